@@ -1,0 +1,355 @@
+"""Files and directories: atomic writes, JSON, numbered storage dirs.
+
+Everything that a training run writes goes through :func:`atomic_write`, so
+that a crash (or a full disk, or Ctrl-C) never leaves a truncated file under
+its final name: readers see either the old file or the complete new one.
+
+Storage dirs are numbered: ``$STORAGE_ROOT/<name>/1``, ``.../2``, ...; see
+:func:`get_new_storage_dir` and :func:`get_new_subdir`.
+"""
+import contextlib
+import json
+import os
+import re
+import secrets
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    'atomic_write',
+    'dump_json',
+    'load_json',
+    'get_new_storage_dir',
+    'get_new_subdir',
+    'check_writable',
+]
+
+STORAGE_ROOT_ENV = 'STORAGE_ROOT'
+
+
+# --------------------------------------------------------------------------
+# Atomic writes
+# --------------------------------------------------------------------------
+
+def _fsync_directory(directory):
+    """Best effort: make a rename inside `directory` durable.
+
+    Platforms without directory fsync (Windows cannot open a directory)
+    raise OSError somewhere in here; the rename itself has happened anyway.
+    """
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, 'O_DIRECTORY', 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _create_temporary_file(path):
+    """Open a new, empty temporary file next to `path` (same directory).
+
+    Unlike ``tempfile.mkstemp`` (mode 0o600), the file gets the permissions
+    an ordinary ``open(path, 'w')`` would give it (0o666 minus the umask).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_BINARY', 0)
+    for _ in range(100):
+        temporary = path.parent / f'.{path.name}.{secrets.token_hex(6)}.tmp'
+        try:
+            return temporary, os.open(temporary, flags, 0o666)
+        except FileExistsError:
+            continue
+    raise FileExistsError(
+        f'Could not create a temporary file next to {path}: 100 random '
+        f'names were all taken.'
+    )
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode='wb'):
+    """Write a file so that `path` is never seen half-written.
+
+    Yields a file object for a temporary file in the same directory as
+    `path` (named ``.<name>.<random>.tmp``). When the block finishes, the
+    file is flushed, fsync'ed and renamed onto `path` (``os.replace``, atomic
+    on POSIX and Windows), then the directory is fsync'ed (best effort).
+    When the block raises, the temporary file is removed, `path` keeps its
+    old content (or stays absent) and the exception propagates.
+
+    Do not close the yielded file inside the block.
+
+    Args:
+        path: str or pathlib.Path of the final file. Its directory must exist.
+        mode: 'wb' (bytes) or 'w' (text, UTF-8).
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / 'numbers.txt'
+    >>> with atomic_write(path, 'w') as f:
+    ...     _ = f.write('1 2 3\\n')
+    >>> path.read_text()
+    '1 2 3\\n'
+    >>> with atomic_write(path, 'w') as f:
+    ...     _ = f.write('4 5')
+    ...     raise RuntimeError('crash in the middle of writing')
+    Traceback (most recent call last):
+      ...
+    RuntimeError: crash in the middle of writing
+    >>> path.read_text()
+    '1 2 3\\n'
+    >>> sorted(p.name for p in path.parent.iterdir())
+    ['numbers.txt']
+    """
+    if mode not in ('w', 'wb'):
+        raise ValueError(
+            f"atomic_write supports mode 'w' or 'wb', got mode={mode!r} "
+            f"for {path}."
+        )
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(
+            f'Cannot write {path}: its directory {path.parent} does not exist.'
+        )
+    temporary, fd = _create_temporary_file(path)
+    try:
+        if mode == 'w':
+            file = os.fdopen(fd, 'w', encoding='utf-8')
+        else:
+            file = os.fdopen(fd, 'wb')
+    except BaseException:
+        os.close(fd)
+        os.unlink(temporary)
+        raise
+    try:
+        with file:
+            yield file
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    _fsync_directory(path.parent)
+
+
+# --------------------------------------------------------------------------
+# JSON
+# --------------------------------------------------------------------------
+
+def _json_default(obj):
+    """Make numpy values and paths JSON serialisable."""
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    raise TypeError(
+        f'Object of type {type(obj).__name__} is not JSON serializable: '
+        f'{obj!r:.200}'
+    )
+
+
+def dump_json(obj, path, indent=2, sort_keys=False):
+    """Write `obj` as JSON to `path` atomically (see :func:`atomic_write`).
+
+    The file is UTF-8 and ends with a newline. numpy scalars and arrays are
+    written as numbers and lists, paths as strings. When `obj` cannot be
+    serialised, nothing is written.
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / 'config.json'
+    >>> dump_json({'lr': 1e-3, 'layers': [2, 3]}, path, indent=None)
+    >>> path.read_text()
+    '{"lr": 0.001, "layers": [2, 3]}\\n'
+    >>> load_json(path)
+    {'lr': 0.001, 'layers': [2, 3]}
+    """
+    text = json.dumps(
+        obj, indent=indent, sort_keys=sort_keys, default=_json_default,
+        ensure_ascii=False,
+    )
+    with atomic_write(path, 'w') as file:
+        file.write(text + '\n')
+
+
+def load_json(path):
+    """Read the JSON file at `path`.
+
+    Raises:
+        FileNotFoundError: there is no file at `path`.
+        json.JSONDecodeError: (a ValueError) the file is not valid JSON;
+            the message names the file and the line/column.
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / 'broken.json'
+    >>> _ = path.write_text('{"lr": }')
+    >>> load_json(path)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+      ...
+    json.decoder.JSONDecodeError: Invalid JSON in .../broken.json: Expecting value: line 1 column 8 (char 7)
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding='utf-8')
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f'JSON file not found: {path} (no such file).'
+        ) from None
+    except IsADirectoryError:
+        raise IsADirectoryError(
+            f'Expected a JSON file at {path}, found a directory.'
+        ) from None
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f'Invalid JSON in {path}: not UTF-8 text ({error}).'
+        ) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise json.JSONDecodeError(
+            f'Invalid JSON in {path}: {error.msg}', error.doc, error.pos,
+        ) from None
+
+
+# --------------------------------------------------------------------------
+# Numbered directories
+# --------------------------------------------------------------------------
+
+def get_new_subdir(path, *, prefix=None):
+    """Create and return a new numbered sub directory of `path`.
+
+    The new directory is ``path/<n>`` (or ``path/<prefix>_<n>``), where n is
+    one more than the largest number already used there (1 in an empty
+    directory); gaps are not filled. `path` is created (with parents) when it
+    does not exist. The directory is created with ``os.mkdir``, which fails
+    when the name exists, so processes that start at the same time never get
+    the same directory: the loser of a race retries with the next number.
+
+    Args:
+        path: str or pathlib.Path of the parent directory.
+        prefix: optional name prefix, e.g. 'eval' -> 'eval_1', 'eval_2'.
+
+    Returns:
+        pathlib.Path of the new, empty directory.
+
+    >>> import tempfile
+    >>> root = tempfile.mkdtemp()
+    >>> get_new_subdir(root).name, get_new_subdir(root).name
+    ('1', '2')
+    >>> get_new_subdir(root, prefix='eval').name
+    'eval_1'
+    """
+    path = Path(path).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    if prefix:
+        pattern = re.compile(re.escape(prefix) + r'_([0-9]+)')
+    else:
+        pattern = re.compile(r'([0-9]+)')
+    for _ in range(1000):
+        # Count files too: a file named '3' would block os.mkdir('3').
+        numbers = [
+            int(match.group(1))
+            for match in map(pattern.fullmatch, os.listdir(path))
+            if match
+        ]
+        number = max(numbers, default=0) + 1
+        name = f'{prefix}_{number}' if prefix else str(number)
+        new_dir = path / name
+        try:
+            os.mkdir(new_dir)
+        except FileExistsError:
+            continue  # Another process was faster; look again.
+        return new_dir
+    raise RuntimeError(
+        f'Could not create a new numbered sub directory in {path}: '
+        f'1000 attempts collided with other processes.'
+    )
+
+
+def get_new_storage_dir(name, *, root=None, prefix=None):
+    """Create and return a new numbered storage dir ``<root>/<name>/<n>``.
+
+    Args:
+        name: experiment name, e.g. 'tasnet' (may contain '/' for nesting).
+        root: base directory of all experiments. Defaults to the environment
+            variable ``STORAGE_ROOT``.
+        prefix: optional name prefix for the numbered dir (see
+            :func:`get_new_subdir`).
+
+    Returns:
+        pathlib.Path of the new, empty directory. ``<root>/<name>`` is
+        created as needed.
+
+    Raises:
+        RuntimeError: neither `root` nor ``STORAGE_ROOT`` is set.
+
+    >>> import tempfile
+    >>> root = tempfile.mkdtemp()
+    >>> get_new_storage_dir('tasnet', root=root).relative_to(root).as_posix()
+    'tasnet/1'
+    >>> get_new_storage_dir('tasnet', root=root).relative_to(root).as_posix()
+    'tasnet/2'
+    """
+    if root is None:
+        root = os.environ.get(STORAGE_ROOT_ENV)
+        if not root:
+            raise RuntimeError(
+                f'No storage root for the experiment {name!r}: the '
+                f'environment variable {STORAGE_ROOT_ENV} is not set. Set it, '
+                f'e.g. `export {STORAGE_ROOT_ENV}=/path/to/experiments`, or '
+                f'pass root=... .'
+            )
+    return get_new_subdir(Path(root).expanduser() / name, prefix=prefix)
+
+
+def check_writable(path):
+    """Raise when a directory cannot be created or written at `path`.
+
+    Looks for the nearest existing ancestor of `path` (or `path` itself),
+    checks that it is a directory and creates and removes a temporary file in
+    it. Nothing is left behind and `path` itself is not created. Use it to
+    fail early, before hours of training, rather than at the first checkpoint.
+
+    Raises:
+        NotADirectoryError: `path` or one of its ancestors is a file.
+        PermissionError: no file can be created in the nearest existing
+            ancestor (permissions, read-only file system).
+
+    >>> import tempfile, pathlib
+    >>> directory = pathlib.Path(tempfile.mkdtemp())
+    >>> check_writable(directory / 'not' / 'yet' / 'there')
+    >>> (directory / 'not').exists()
+    False
+    >>> _ = (directory / 'file').write_text('')
+    >>> check_writable(directory / 'file' / 'experiment')  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+      ...
+    NotADirectoryError: Cannot create the directory .../file/experiment: its ancestor .../file is a file, not a directory.
+    """
+    path = Path(path).expanduser().absolute()
+    existing = path
+    while not os.path.lexists(existing):
+        existing = existing.parent
+    if not existing.is_dir():
+        if existing == path:
+            message = (f'Expected a directory at {path}, found a file '
+                       f'(or a broken link).')
+        else:
+            message = (f'Cannot create the directory {path}: its ancestor '
+                       f'{existing} is a file, not a directory.')
+        raise NotADirectoryError(message)
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix='.check_writable.')
+    except OSError as error:
+        raise PermissionError(
+            f'Cannot write to {path}: creating a file in {existing} failed '
+            f'({error}).'
+        ) from error
+    os.close(fd)
+    os.unlink(probe)

@@ -1,0 +1,528 @@
+"""Hooks: everything around the training loop.
+
+A hook is called by the :class:`~padertorch_audio.Trainer` at fixed points::
+
+    pre_train                     once, after a resume has been loaded
+    for each epoch:
+        for each step:
+            pre_step              before the first forward pass of a step
+            post_step             after the optimizer step (trainer.iteration
+                                  already counts it)
+        post_epoch                after the last step of an epoch
+                                  (trainer.epoch already counts it)
+    post_train                    when training stops normally
+    close                         always, also after an error
+
+Hooks run in the order of their ``priority`` (lower first). The built-in
+hooks use: summary 0, lr scheduler 85 (after validation, for
+ReduceLROnPlateau), validation 80, checkpoint 90, progress 100; user hooks
+default to 50, so their state is in the checkpoint written at the same
+trigger. ``state_dict`` / ``load_state_dict`` store a hook's state in every
+checkpoint (plain Python values and tensors only), under ``hook.name``.
+
+A user hook, e.g. one that logs the weight norm every 100 iterations::
+
+    class WeightNormHook(padertorch_audio.Hook):
+        def __init__(self):
+            self.trigger = Trigger.new((100, 'iteration'))
+
+        def post_step(self, trainer, step):
+            if self.trigger.fires_after_step(trainer.iteration):
+                norm = sum(p.norm() ** 2 for p in trainer.model.parameters())
+                trainer.writer.add_scalar('weight_norm', norm ** 0.5,
+                                          trainer.iteration)
+
+    trainer.register_hook(WeightNormHook())
+
+``step`` (given to ``post_step``) is a dict with ``'loss'`` (the combined
+loss, detached), ``'losses'`` (``{name: detached loss}`` or None), ``'review'`` (the
+last review dict of the step) and ``'grad_norm'`` (before clipping; None on
+steps where it was not computed, see ``Trainer.grad_norm_interval``).
+``trainer.timings`` holds the seconds spent in each part of the steps
+(data, to_device, forward, review, backward, optimizer) since training
+started.
+"""
+import math
+import sys
+import time
+
+import numpy as np
+import torch
+
+from padertorch_audio.train.triggers import Trigger
+from padertorch_audio.train import checkpoint as ckpt
+from padertorch_audio.io import dump_json
+
+__all__ = [
+    'Hook', 'TriggeredHook', 'SummaryHook', 'ValidationHook',
+    'CheckpointHook', 'LRSchedulerHook', 'ProgressHook',
+]
+
+
+class Hook:
+    """Base class; override the methods you need (see the module doc)."""
+    priority = 50
+    #: Key of the hook's state in the checkpoint (default: the class name).
+    name = None
+
+    def pre_train(self, trainer):
+        pass
+
+    def pre_step(self, trainer):
+        pass
+
+    def post_step(self, trainer, step: dict):
+        pass
+
+    def post_epoch(self, trainer):
+        pass
+
+    def post_train(self, trainer):
+        pass
+
+    def close(self, trainer):
+        pass
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict):
+        pass
+
+
+class TriggeredHook(Hook):
+    """A hook that calls ``fire(trainer)`` whenever its trigger fires."""
+
+    def __init__(self, trigger):
+        self.trigger = Trigger.new(trigger)
+
+    def fire(self, trainer):
+        raise NotImplementedError
+
+    def post_step(self, trainer, step):
+        if self.trigger.fires_after_step(trainer.iteration):
+            self.fire(trainer)
+
+    def post_epoch(self, trainer):
+        if self.trigger.fires_after_epoch(trainer.epoch):
+            self.fire(trainer)
+
+
+def _mean(values):
+    if isinstance(values[0], torch.Tensor):
+        return torch.stack([v.float() for v in values]).mean().item()
+    return float(np.mean(values))
+
+
+def _scalar(value):
+    if isinstance(value, torch.Tensor):
+        return value.detach()
+    return value
+
+
+def write_summary(writer, summary: dict, iteration: int, prefix: str):
+    """Write a summary dict (review keys, scalars averaged) to tensorboard."""
+    for name, value in summary.get('scalars', {}).items():
+        writer.add_scalar(f'{prefix}/{name}', value, iteration)
+    for name, value in summary.get('histograms', {}).items():
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu().float().numpy()
+        writer.add_histogram(f'{prefix}/{name}', np.asarray(value), iteration)
+    for name, value in summary.get('images', {}).items():
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu().float().numpy()
+        value = np.asarray(value)
+        dataformats = 'HW' if value.ndim == 2 else 'CHW'
+        writer.add_image(f'{prefix}/{name}', value, iteration,
+                         dataformats=dataformats)
+    for name, value in summary.get('audios', {}).items():
+        sample_rate = 16000
+        if isinstance(value, (tuple, list)):
+            value, sample_rate = value
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu().float().numpy()
+        value = np.asarray(value, dtype=np.float32).reshape(-1)
+        peak = np.max(np.abs(value)) if value.size else 0.
+        if peak > 1:
+            value = value / peak
+        writer.add_audio(f'{prefix}/{name}', value, iteration,
+                         sample_rate=int(sample_rate))
+    for name, figure in summary.get('figures', {}).items():
+        writer.add_figure(f'{prefix}/{name}', figure, iteration)
+    for name, text in summary.get('texts', {}).items():
+        writer.add_text(f'{prefix}/{name}', str(text), iteration)
+
+
+class SummaryHook(TriggeredHook):
+    """Training summaries in tensorboard (``training/...``).
+
+    Scalars (loss, losses, review scalars, gradient norm) are averaged over
+    the summary interval; the time split per step is written in
+    milliseconds (``training_timings/...``); the learning rate is the one at
+    the summary; images, audios, histograms, figures and texts come from the
+    interval's last review.
+    """
+    priority = 0
+
+    def __init__(self, trigger):
+        super().__init__(trigger)
+        self.reset()
+        self.timings, self.start_iteration = {}, 0
+
+    def reset(self, trainer=None):
+        self.scalars = {'loss': [], 'grad_norm': []}
+        self.last_review = None
+        if trainer is not None:
+            self.timings = dict(trainer.timings)
+            self.start_iteration = trainer.iteration
+
+    def pre_train(self, trainer):
+        self.reset(trainer)
+
+    def post_step(self, trainer, step):
+        scalars = self.scalars
+        scalars['loss'].append(step['loss'])
+        if step['grad_norm'] is not None:
+            scalars['grad_norm'].append(step['grad_norm'])
+        losses = step['losses']
+        if losses is not None and len(losses) > 1:
+            for name, value in losses.items():
+                scalars.setdefault(f'losses/{name}', []).append(value)
+        review = step['review']
+        if 'scalars' in review:
+            for name, value in review['scalars'].items():
+                scalars.setdefault(name, []).append(_scalar(value))
+        self.last_review = review
+        if self.trigger.fires_after_step(trainer.iteration):
+            self.fire(trainer)
+
+    def fire(self, trainer):
+        steps = trainer.iteration - self.start_iteration
+        if not steps or self.last_review is None:
+            return
+        summary = {
+            key: self.last_review[key]
+            for key in ('histograms', 'images', 'audios', 'figures', 'texts')
+            if key in self.last_review
+        }
+        summary['scalars'] = {
+            name: _mean(values) for name, values in self.scalars.items()
+            if values}
+        summary['scalars']['lr'] = trainer.optimizer.lr
+        summary = trainer.model.modify_summary(summary)
+        writer = trainer.writer
+        write_summary(writer, summary, trainer.iteration, 'training')
+        for name, seconds in trainer.timings.items():
+            writer.add_scalar(
+                f'training_timings/{name}_ms',
+                1000 * (seconds - self.timings.get(name, 0.)) / steps,
+                trainer.iteration)
+        self.reset(trainer)
+
+    def post_train(self, trainer):
+        self.fire(trainer)
+
+    def close(self, trainer):
+        self.reset()
+
+
+class ValidationHook(TriggeredHook):
+    """Validation, checkpoint ranking, backoff and early stopping.
+
+    Runs at the checkpoint trigger, before the checkpoint is written. The
+    metric is ``'loss'`` (the combined loss), a name in the review's
+    ``'losses'`` or ``'scalars'``, averaged over the validation batches.
+    See :meth:`padertorch_audio.Trainer.register_validation_hook`.
+    """
+    priority = 80
+
+    def __init__(self, iterable, trigger, metric='loss', maximize=False,
+                 max_checkpoints=1, early_stopping_patience=None,
+                 n_back_off=0, back_off_patience=None, lr_update_factor=0.1):
+        super().__init__(trigger)
+        if back_off_patience is None:
+            back_off_patience = early_stopping_patience
+        if n_back_off and not back_off_patience:
+            raise ValueError(
+                'n_back_off > 0 needs back_off_patience (or '
+                'early_stopping_patience) to know when to back off.')
+        if max_checkpoints is not None and max_checkpoints < 1:
+            raise ValueError(
+                f'max_checkpoints must be >= 1 or None, got {max_checkpoints}.')
+        self.iterable = iterable
+        self.metric = metric
+        self.maximize = maximize
+        self.max_checkpoints = max_checkpoints
+        self.early_stopping_patience = early_stopping_patience
+        self.n_back_off = n_back_off
+        self.back_off_patience = back_off_patience
+        self.lr_update_factor = lr_update_factor
+        self.ranking = []          # [{'iteration': int, 'value': float}]
+        self.best_iteration = None
+        self.best_value = None
+        self.n_bad = 0             # validations since the last improvement
+        self.n_back_offs_done = 0
+        self.pending_back_off = False
+        self.last_value = None
+
+    def state_dict(self):
+        return {
+            'ranking': [dict(entry) for entry in self.ranking],
+            'best_iteration': self.best_iteration,
+            'best_value': self.best_value,
+            'n_bad': self.n_bad,
+            'n_back_offs_done': self.n_back_offs_done,
+            'pending_back_off': self.pending_back_off,
+            'last_value': self.last_value,
+        }
+
+    def load_state_dict(self, state):
+        self.ranking = [dict(entry) for entry in state['ranking']]
+        self.best_iteration = state['best_iteration']
+        self.best_value = state['best_value']
+        self.n_bad = state['n_bad']
+        self.n_back_offs_done = state['n_back_offs_done']
+        self.pending_back_off = state['pending_back_off']
+        self.last_value = state['last_value']
+
+    def is_better(self, value, reference):
+        if not math.isfinite(value):
+            return False
+        if reference is None:
+            return True
+        return value > reference if self.maximize else value < reference
+
+    def validate(self, trainer) -> dict:
+        """Average the review scalars over the validation iterable."""
+        model = trainer.model
+        was_training = model.training
+        model.eval()
+        sums, count, last_review = {}, 0, None
+        try:
+            with torch.no_grad():
+                for example in self.iterable:
+                    example = model.example_to_device(example, trainer.device)
+                    output = model(example)
+                    review = model.review(example, output)
+                    loss, losses = trainer.combine_losses(review, 'validation')
+                    values = {'loss': loss}
+                    if losses is not None and len(losses) > 1:
+                        values.update(
+                            {f'losses/{k}': v for k, v in losses.items()})
+                    values.update(review.get('scalars', {}))
+                    for name, value in values.items():
+                        value = float(value)
+                        sums[name] = sums.get(name, 0.) + value
+                    count += 1
+                    last_review = review
+        finally:
+            model.train(was_training)
+        if count == 0:
+            raise ValueError(
+                'The validation iterable yielded no examples (is it a '
+                'generator that was used up? Pass a list, a DataLoader or a '
+                'lazy_dataset, which can be iterated again).')
+        scalars = {name: total / count for name, total in sums.items()}
+        summary = {
+            key: last_review[key]
+            for key in ('histograms', 'images', 'audios', 'figures', 'texts')
+            if key in last_review
+        }
+        summary['scalars'] = scalars
+        return summary
+
+    def metric_value(self, scalars):
+        for name in (self.metric, f'losses/{self.metric}'):
+            if name in scalars:
+                return scalars[name]
+        raise KeyError(
+            f'Validation metric {self.metric!r} is not in the review: '
+            f'available are {", ".join(sorted(scalars))}.')
+
+    def fire(self, trainer):
+        summary = self.validate(trainer)
+        value = self.metric_value(summary['scalars'])
+        summary = trainer.model.modify_summary(summary)
+        write_summary(trainer.writer, summary, trainer.iteration, 'validation')
+        self.record(trainer, value)
+
+    def record(self, trainer, value):
+        """Rank a validation result; decide backoff and early stopping."""
+        self.last_value = value
+        self.ranking.append({'iteration': trainer.iteration, 'value': value})
+        if self.is_better(value, self.best_value):
+            self.best_iteration, self.best_value = trainer.iteration, value
+            self.n_bad = 0
+            return
+        self.n_bad += 1
+        if (self.n_back_offs_done < self.n_back_off
+                and self.n_bad >= self.back_off_patience):
+            self.n_back_offs_done += 1
+            self.n_bad = 0
+            # Done before the next step, after the checkpoint of this
+            # validation has been written: a resume repeats it exactly.
+            self.pending_back_off = True
+        elif (self.early_stopping_patience is not None
+              and self.n_back_offs_done >= self.n_back_off
+              and self.n_bad >= self.early_stopping_patience):
+            trainer.request_stop(
+                f'early stopping: no improvement of validation '
+                f'{self.metric} in {self.n_bad} validations (best '
+                f'{self.best_value:.6g} at iteration {self.best_iteration})')
+
+    def pre_step(self, trainer):
+        if self.pending_back_off:
+            self.pending_back_off = False
+            best = ckpt.checkpoint_path(
+                trainer.checkpoint_dir, self.best_iteration)
+            trainer.back_off(best, self.lr_update_factor)
+
+    def post_train(self, trainer):
+        if not self.ranking or self.ranking[-1]['iteration'] != trainer.iteration:
+            self.fire(trainer)
+
+    def best_checkpoint_name(self):
+        return f'ckpt_best_{self.metric.replace("/", "_")}.pth'
+
+
+class CheckpointHook(TriggeredHook):
+    """Writes ``ckpt_<iteration>.pth``, the latest/best links, the ranking.
+
+    Keeps the newest ``max_checkpoints`` checkpoints and the best one
+    (``None`` keeps all). Never writes non-finite parameters.
+    """
+    priority = 90
+
+    def __init__(self, trigger, max_checkpoints=None):
+        super().__init__(trigger)
+        self.max_checkpoints = max_checkpoints
+        self.last_saved_iteration = None
+
+    def fire(self, trainer):
+        self.save(trainer)
+
+    def save(self, trainer):
+        directory = trainer.checkpoint_dir
+        path = ckpt.checkpoint_path(directory, trainer.iteration)
+        trainer.save_checkpoint(path)
+        self.last_saved_iteration = trainer.iteration
+        ckpt.write_link(directory / 'ckpt_latest.pth', path)
+        validation = trainer.validation_hook
+        keep = set()
+        if validation is not None and validation.best_iteration is not None:
+            best = ckpt.checkpoint_path(directory, validation.best_iteration)
+            if best.exists():
+                ckpt.write_link(
+                    directory / validation.best_checkpoint_name(), best)
+                keep.add(validation.best_iteration)
+            dump_json({
+                'metric': validation.metric,
+                'maximize': validation.maximize,
+                'best_iteration': validation.best_iteration,
+                'best_value': validation.best_value,
+                'checkpoints': [
+                    {**entry, 'file': f'ckpt_{entry["iteration"]}.pth'}
+                    for entry in validation.ranking
+                ],
+            }, directory / 'ckpt_ranking.json')
+        if self.max_checkpoints is not None:
+            existing = ckpt.list_checkpoints(directory)
+            keep.update(list(existing)[-self.max_checkpoints:])
+            for iteration, old in existing.items():
+                if iteration not in keep:
+                    old.unlink()
+
+    def post_train(self, trainer):
+        if self.last_saved_iteration != trainer.iteration:
+            self.save(trainer)
+
+
+class LRSchedulerHook(Hook):
+    """Steps a ``torch.optim.lr_scheduler`` per iteration or per epoch.
+
+    ``ReduceLROnPlateau`` gets the last validation value (it then needs a
+    validation hook and steps at the validation trigger).
+    """
+    priority = 85
+
+    def __init__(self, scheduler, interval='epoch'):
+        if interval not in ('iteration', 'epoch'):
+            raise ValueError(
+                f"interval must be 'iteration' or 'epoch', got {interval!r}.")
+        self.scheduler = scheduler
+        self.interval = interval
+        self.plateau = isinstance(
+            scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+        self._last_stepped_value_iteration = None
+
+    def _step(self, trainer):
+        if not self.plateau:
+            self.scheduler.step()
+            return
+        validation = trainer.validation_hook
+        if validation is None:
+            raise RuntimeError(
+                'ReduceLROnPlateau needs a validation hook: call '
+                'trainer.register_validation_hook(...) first.')
+        if (validation.ranking and validation.ranking[-1]['iteration']
+                == trainer.iteration
+                and self._last_stepped_value_iteration != trainer.iteration):
+            self._last_stepped_value_iteration = trainer.iteration
+            self.scheduler.step(validation.last_value)
+
+    def post_step(self, trainer, step):
+        if self.interval == 'iteration' or self.plateau:
+            self._step(trainer)
+
+    def post_epoch(self, trainer):
+        if self.interval == 'epoch' or self.plateau:
+            self._step(trainer)
+
+    def scale_base_lrs(self, factor):
+        if hasattr(self.scheduler, 'base_lrs'):
+            self.scheduler.base_lrs = [
+                lr * factor for lr in self.scheduler.base_lrs]
+
+    def state_dict(self):
+        return {'scheduler': self.scheduler.state_dict(),
+                'last': self._last_stepped_value_iteration}
+
+    def load_state_dict(self, state):
+        self.scheduler.load_state_dict(state['scheduler'])
+        self._last_stepped_value_iteration = state['last']
+
+
+class ProgressHook(Hook):
+    """A tqdm progress bar with iteration, epoch, loss and it/s."""
+    priority = 100
+
+    def __init__(self, stop_trigger, file=None):
+        self.stop_trigger = stop_trigger
+        self.file = file
+        self.bar = None
+        self._last_postfix = 0.
+
+    def pre_train(self, trainer):
+        from tqdm import tqdm
+        total = None
+        if self.stop_trigger.unit == 'iteration':
+            total = self.stop_trigger.period
+        elif trainer.iterations_per_epoch is not None:
+            total = self.stop_trigger.period * trainer.iterations_per_epoch
+        self.bar = tqdm(total=total, initial=trainer.iteration, unit='it',
+                        file=self.file or sys.stderr, dynamic_ncols=True,
+                        desc='training')
+
+    def post_step(self, trainer, step):
+        self.bar.update()
+        now = time.monotonic()
+        if now - self._last_postfix > 0.5:
+            self._last_postfix = now
+            self.bar.set_postfix(epoch=trainer.epoch,
+                                 loss=f'{step["loss"].item():.4g}',
+                                 refresh=False)
+
+    def close(self, trainer):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
