@@ -68,7 +68,9 @@ def import_factory(name: str):
         except ModuleNotFoundError as error:
             # Only swallow "this prefix is no module"; errors raised inside
             # an existing module must surface.
-            if error.name is not None and module_name.startswith(error.name):
+            if error.name is not None and (
+                    module_name == error.name
+                    or module_name.startswith(error.name + '.')):
                 continue
             raise
         try:
@@ -145,6 +147,17 @@ def _where(path):
     return f' (at {".".join(path)})' if path else ''
 
 
+def _merge(default: dict, updates: dict) -> dict:
+    """``updates`` merged into the factory config ``default``, recursively."""
+    merged = dict(default)
+    for name, value in updates.items():
+        if (isinstance(value, dict) and not _is_factory_config(value)
+                and _is_factory_config(merged.get(name))):
+            value = _merge(merged[name], value)
+        merged[name] = value
+    return merged
+
+
 def _resolve(updates: dict, path=()) -> dict:
     """Fill the defaults of ``updates['factory']`` and apply ``updates``."""
     factory_name = factory_to_str(updates['factory'])
@@ -157,8 +170,9 @@ def _resolve(updates: dict, path=()) -> dict:
         key = unknown[0]
         close = difflib.get_close_matches(key, valid, n=3, cutoff=0.6)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ''
+        where = _where((*path, key)) if path else ''
         raise ConfigError(
-            f'Unknown key {key!r} for factory {factory_name}{_where(path)}.'
+            f'Unknown key {key!r} for factory {factory_name}{where}.'
             f'{hint} Valid keys: {", ".join(valid)}')
 
     config = {'factory': factory_name}
@@ -179,7 +193,7 @@ def _resolve(updates: dict, path=()) -> dict:
         if (isinstance(value, dict) and not _is_factory_config(value)
                 and _is_factory_config(config.get(name))):
             # Merge into the default factory's config.
-            value = {**config[name], **value}
+            value = _merge(config[name], value)
         config[name] = value
 
     missing = [name for name in required if name not in config]
@@ -271,6 +285,10 @@ class Configurable:
     @classmethod
     def _complete_config(cls, updates):
         updates = dict(updates or {})
+        if cls is Configurable and 'factory' not in updates:
+            raise ConfigError(
+                "Configurable.get_config needs a 'factory' entry (or call "
+                "get_config on the class itself).")
         updates.setdefault('factory', cls)
         factory = import_factory(updates['factory'])
         if (cls is not Configurable and inspect.isclass(factory)

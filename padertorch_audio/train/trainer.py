@@ -507,7 +507,7 @@ class Trainer(Configurable):
         try:
             self.iterations_per_epoch = -(
                 -len(train_iterable) // self.virtual_minibatch_size)
-        except TypeError:
+        except (TypeError, NotImplementedError):
             self.iterations_per_epoch = None
         self._stop_reason = None
         self._signal = None
@@ -672,9 +672,13 @@ class Trainer(Configurable):
     def _exit_on_signal(self):
         signum = self._signal
         name = signal.Signals(signum).name
-        message = (f'Received {name} at iteration {self.iteration}; wrote '
-                   f'{self.checkpoint_dir / "ckpt_latest.pth"}. Continue '
-                   f'with train(..., resume=True).')
+        if self._storage_ready:
+            message = (f'Received {name} at iteration {self.iteration}; '
+                       f'wrote {self.checkpoint_dir / "ckpt_latest.pth"}. '
+                       f'Continue with train(..., resume=True).')
+        else:
+            message = (f'Received {name} before the first step; nothing '
+                       f'was written.')
         log.warning(message)
         if signum == signal.SIGINT:
             raise KeyboardInterrupt(message)
