@@ -21,6 +21,7 @@ install_requires = [
     'scipy',
     'soundfile',
     'tensorboardX',
+    'Pillow',  # tensorboardX encodes image summaries with PIL
     'lazy_dataset',
     'paderbox',
     'tqdm',

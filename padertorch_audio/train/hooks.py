@@ -36,7 +36,8 @@ A user hook, e.g. one that logs the weight norm every 100 iterations::
 
 ``step`` (given to ``post_step``) is a dict with ``'loss'`` (the combined
 loss, detached), ``'losses'`` (``{name: detached loss}`` or None), ``'review'`` (the
-last review dict of the step) and ``'grad_norm'`` (before clipping; None on
+last review dict of the step), ``'scalars'`` (the review scalars of every
+forward pass of the step) and ``'grad_norm'`` (before clipping; None on
 steps where it was not computed, see ``Trainer.grad_norm_interval``).
 ``trainer.timings`` holds the seconds spent in each part of the steps
 (data, to_device, forward, review, backward, optimizer) since training
@@ -188,11 +189,10 @@ class SummaryHook(TriggeredHook):
         if losses is not None and len(losses) > 1:
             for name, value in losses.items():
                 scalars.setdefault(f'losses/{name}', []).append(value)
-        review = step['review']
-        if 'scalars' in review:
-            for name, value in review['scalars'].items():
+        for pass_scalars in step['scalars']:  # one dict per forward pass
+            for name, value in pass_scalars.items():
                 scalars.setdefault(name, []).append(_scalar(value))
-        self.last_review = review
+        self.last_review = step['review']
         if self.trigger.fires_after_step(trainer.iteration):
             self.fire(trainer)
 

@@ -26,14 +26,14 @@ def grad_norm(parameters, max_norm=None) -> torch.Tensor:
     Returns the norm before clipping as a 0-dim tensor (``nan``/``inf`` when
     a gradient is not finite; gradients are then left as they are).
     """
-    grads = [p.grad for p in parameters if p.grad is not None]
-    if not grads:
+    parameters = [p for p in parameters if p.grad is not None]
+    if not parameters:
         return torch.zeros(())
     if max_norm is None:
-        norms = torch._foreach_norm(grads)
+        norms = torch._foreach_norm([p.grad for p in parameters])
         return torch.linalg.vector_norm(torch.stack(norms))
     return torch.nn.utils.clip_grad_norm_(
-        grads, max_norm, error_if_nonfinite=False)
+        parameters, max_norm, error_if_nonfinite=False)
 
 
 class Optimizer(Configurable):

@@ -52,7 +52,7 @@ def test_run(trainer, train_iterable, validation_iterable, device=None,
     ``trainer.storage_dir``, the trainer's model, optimizer and the global
     random generator states are left as they were.
     """
-    from padertorch_audio.train.trainer import Trainer
+    from padertorch_audio.train.trainer import Trainer, ReviewError
     train_examples = _take(train_iterable, num_steps
                            * trainer.virtual_minibatch_size, 'training')
     validation_examples = _take(validation_iterable, 2, 'validation')
@@ -84,7 +84,10 @@ def test_run(trainer, train_iterable, validation_iterable, device=None,
                 raise TestRunError(
                     f'test_run: forward/review failed on the first training '
                     f'example: {type(error).__name__}: {error}') from error
-            loss, _ = clone.combine_losses(review, 'test_run (training)')
+            try:
+                loss, _ = clone.combine_losses(review, 'test_run (training)')
+            except ReviewError as error:
+                raise TestRunError(f'test_run: {error}') from error
             if not torch.isfinite(loss):
                 raise TestRunError(
                     f'test_run: the loss of the first training example is '

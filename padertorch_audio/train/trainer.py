@@ -153,6 +153,7 @@ class Trainer(Configurable):
         self._stop_reason = None
         self._signal = None
         self._storage_ready = False
+        self._epoch_rng_state = None
         #: Seconds spent in each part of the steps since ``train`` started.
         self.timings = dict.fromkeys(_TIMINGS, 0.)
 
@@ -321,6 +322,11 @@ class Trainer(Configurable):
                     f"give one of them.")
             loss = review['loss']
             self._check_scalar('loss', loss, where)
+            if self.loss_weights is not None:
+                raise ReviewError(
+                    f"{where}: the trainer has loss_weights "
+                    f"{sorted(self.loss_weights)}, but the review gives a "
+                    f"single 'loss'; give 'losses': {{name: loss}} instead.")
             return loss, None
         losses = review.get('losses')
         if not losses:
@@ -365,6 +371,7 @@ class Trainer(Configurable):
             'epoch_position': self.epoch_position,
             'hooks': {self._hook_name(h): h.state_dict() for h in self.hooks},
             'rng': ckpt.get_rng_state(),
+            'epoch_rng': self._epoch_rng_state,
             'version': _version(),
         }
 
@@ -392,6 +399,7 @@ class Trainer(Configurable):
             elif hook.state_dict():
                 log.warning('%s has no state for hook %s', path, name)
         ckpt.set_rng_state(state['rng'])
+        self._epoch_rng_state = state.get('epoch_rng')
 
     def back_off(self, checkpoint_path, lr_factor):
         """Reload model and optimizer from a checkpoint, scale the lr."""
@@ -453,11 +461,28 @@ class Trainer(Configurable):
         self._storage_ready = True
 
     def _epoch_iterator(self, train_iterable, skip):
+        """The iterator of an epoch, ``skip`` examples in (after a resume).
+
+        The random generator states at the start of each epoch are kept (and
+        checkpointed): a resume inside an epoch rebuilds that epoch's order
+        (e.g. a shuffling DataLoader's permutation) under them and skips the
+        examples already used, so it continues exactly where it stopped.
+        Skipping loads those examples once more, except for lists/tuples.
+        """
         if skip and isinstance(train_iterable, (list, tuple)):
             return iter(train_iterable[skip:])
+        if not skip:
+            self._epoch_rng_state = ckpt.get_rng_state()
+            return iter(train_iterable)
+        current = ckpt.get_rng_state()
+        if self._epoch_rng_state is not None:
+            ckpt.set_rng_state(self._epoch_rng_state)
         iterator = iter(train_iterable)
-        if skip:
-            iterator = itertools.islice(iterator, skip, None)
+        # Samplers draw their seed at the first next(), so skip under the
+        # epoch's states too.
+        for _ in itertools.islice(iterator, skip):
+            pass
+        ckpt.set_rng_state(current)
         return iterator
 
     def _install_signal_handlers(self):
@@ -585,7 +610,7 @@ class Trainer(Configurable):
                     self._setup_storage(resume)
                 loss.backward()
                 t4 = clock()
-                passes.append((loss.detach(), losses))
+                passes.append((loss.detach(), losses, review.get('scalars')))
                 examples_in_epoch += 1
                 self.epoch_position += 1
                 timings['data'] += t0 - t_end
@@ -649,7 +674,7 @@ class Trainer(Configurable):
         self.timings['optimizer'] += time.perf_counter() - t0
 
         if len(passes) == 1:
-            loss, losses = passes[0]
+            loss, losses, _ = passes[0]
             if losses is not None and len(losses) > 1:
                 losses = {n: v.detach() for n, v in losses.items()}
         else:
@@ -662,7 +687,8 @@ class Trainer(Configurable):
                     for name in losses
                 }
         step = {'loss': loss, 'losses': losses, 'review': review,
-                'grad_norm': grad_norm}
+                'grad_norm': grad_norm,
+                'scalars': [p[2] for p in passes if p[2]]}
         for hook in post_step:
             hook.post_step(self, step)
         return (self._signal is not None or self._stop_reason is not None
