@@ -1,4 +1,5 @@
 """The Trainer: a short optimisation loop; everything else is a hook."""
+import functools
 import itertools
 import json
 import logging
@@ -755,9 +756,10 @@ def _version():
     return __version__
 
 
-def _environment():
-    """Package versions and host facts for ``environment.json``."""
-    import sys
+@functools.lru_cache(maxsize=1)
+def _package_versions():
+    """Versions of Python and the packages a run depends on (cached: the
+    metadata look-ups take milliseconds)."""
     from importlib import metadata
     versions = {'python': platform.python_version()}
     for name in ('padertorch_audio', 'torch', 'numpy', 'scipy',
@@ -766,8 +768,14 @@ def _environment():
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             pass
+    return versions
+
+
+def _environment():
+    """Package versions and host facts for ``environment.json``."""
+    import sys
     return {
-        'versions': versions,
+        'versions': dict(_package_versions()),
         'host': platform.node(),
         'cuda_available': torch.cuda.is_available(),
         'argv': list(sys.argv),
