@@ -3,20 +3,9 @@ import pytest
 import torch
 
 import padertorch_audio as pa
+from tests.train.models import Regression
 from padertorch_audio.train import NonFiniteLossError
 from padertorch_audio.train import optimizer as optimizers
-
-
-class Regression(pa.Model):
-    def __init__(self):
-        super().__init__()
-        self.linear = torch.nn.Linear(3, 2)
-
-    def forward(self, example):
-        return self.linear(example['x'])
-
-    def review(self, example, output):
-        return {'loss': ((output - example['y']) ** 2).mean()}
 
 
 class Recorder(pa.Hook):

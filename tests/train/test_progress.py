@@ -2,19 +2,13 @@
 import torch
 
 import padertorch_audio as pa
+from tests.train import models
 from padertorch_audio.train import trainer as trainer_module
 
 
-class Regression(pa.Model):
+class Regression(models.Regression):
     def __init__(self):
-        super().__init__()
-        self.linear = torch.nn.Linear(2, 1)
-
-    def forward(self, example):
-        return self.linear(example['x'])
-
-    def review(self, example, output):
-        return {'loss': ((output - example['y']) ** 2).mean()}
+        super().__init__(num_features=2, num_outputs=1)
 
 
 DATA = [{'x': torch.ones(4, 2), 'y': torch.zeros(4, 1)}] * 3

@@ -14,22 +14,16 @@ import pytest
 import torch
 
 import padertorch_audio as pa
+from tests.train import models
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 ITERATIONS_PER_EPOCH = 4
 EPOCHS = 3
 
 
-class Regression(pa.Model):
+class Regression(models.Regression):
     def __init__(self):
-        super().__init__()
-        self.linear = torch.nn.Linear(4, 1)
-
-    def forward(self, example):
-        return self.linear(example['x'])
-
-    def review(self, example, output):
-        return {'loss': ((output - example['y']) ** 2).mean()}
+        super().__init__(num_features=4, num_outputs=1)
 
 
 class SignalAtIteration(pa.Hook):

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 import padertorch_audio as pa
+from tests.train.models import Regression
 from padertorch_audio.train import Trigger, TriggeredHook
 from padertorch_audio.train import optimizer as optimizers
 
@@ -58,18 +59,6 @@ def test_bad_triggers_raise_value_errors(spec, fragment):
 
 # ---------------------------------------------------------------------------
 # triggers in the Trainer
-
-
-class Regression(pa.Model):
-    def __init__(self):
-        super().__init__()
-        self.linear = torch.nn.Linear(3, 2)
-
-    def forward(self, example):
-        return self.linear(example['x'])
-
-    def review(self, example, output):
-        return {'loss': ((output - example['y']) ** 2).mean()}
 
 
 def make_batches(n):
