@@ -49,6 +49,7 @@ __all__ = [
     'factory_to_str',
     'get_config',
     'from_config',
+    'build',
 ]
 
 
@@ -228,21 +229,22 @@ def get_config(updates: dict) -> dict:
     return _resolve(updates)
 
 
-def _build(value):
+def build(value):
+    """Build what a complete config describes (nested factories first)."""
     if _is_factory_config(value):
         factory = import_factory(value['factory'])
-        kwargs = {k: _build(v) for k, v in value.items() if k != 'factory'}
+        kwargs = {k: build(v) for k, v in value.items() if k != 'factory'}
         return factory(**kwargs)
     if isinstance(value, list):
-        return [_build(v) for v in value]
+        return [build(v) for v in value]
     if isinstance(value, dict):
-        return {k: _build(v) for k, v in value.items()}
+        return {k: build(v) for k, v in value.items()}
     return value
 
 
 def from_config(config: dict):
     """Build the object that ``config`` describes (defaults filled in)."""
-    return _build(get_config(config))
+    return build(get_config(config))
 
 
 class Configurable:
@@ -280,7 +282,7 @@ class Configurable:
         Values that are already objects (e.g. a model instance) are passed
         through as they are.
         """
-        return _build(cls._complete_config(config))
+        return build(cls._complete_config(config))
 
     @classmethod
     def _complete_config(cls, updates):

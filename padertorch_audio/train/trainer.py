@@ -14,13 +14,12 @@ from pathlib import Path
 import torch
 
 from padertorch_audio.base import REVIEW_KEYS
-from padertorch_audio.configurable import (
-    Configurable, factory_to_str, _build)
+from padertorch_audio.configurable import Configurable, build, factory_to_str
 from padertorch_audio.io import check_writable, dump_json
 from padertorch_audio.train import checkpoint as ckpt
 from padertorch_audio.train.hooks import (
-    Hook, TriggeredHook, SummaryHook, ValidationHook, CheckpointHook, LRSchedulerHook,
-    ProgressHook)
+    Hook, TriggeredHook, SummaryHook, ValidationHook, CheckpointHook,
+    LRSchedulerHook, ProgressHook)
 from padertorch_audio.train.optimizer import Optimizer, TorchOptimizer
 from padertorch_audio.train.triggers import Trigger
 
@@ -171,7 +170,7 @@ class Trainer(Configurable):
     @classmethod
     def from_config(cls, config=None):
         config = cls._complete_config(config)
-        trainer = _build(config)
+        trainer = build(config)
         trainer.config = config
         return trainer
 
