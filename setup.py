@@ -30,6 +30,8 @@ install_requires = [
 extras_require = {
     'test': [
         'pytest',
+        'librosa',       # reference for mel filterbanks
+        'pb_bss_eval',   # reference for SI-SDR / SDR
     ],
     'plot': [
         'matplotlib',
