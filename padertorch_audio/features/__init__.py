@@ -1,5 +1,11 @@
 """Audio features: STFT/ISTFT, mel filterbanks, log-mel, normalization,
-resampling."""
+resampling.
+
+Spectra are ``(..., frames, bins)``, feature matrices ``(..., frames,
+features)``. Functions take tensors (differentiable) or numpy arrays (for
+the data pipeline) and return the same type.
+"""
+from padertorch_audio.features.mel import LogMel, log_mel, mel_filterbank
 from padertorch_audio.features.stft import (
     ISTFT,
     STFT,
@@ -16,4 +22,7 @@ __all__ = [
     'ISTFT',
     'get_window',
     'samples_to_frames',
+    'mel_filterbank',
+    'log_mel',
+    'LogMel',
 ]
