@@ -6,53 +6,28 @@ gradient norm of each step.
 """
 import copy
 import math
-import struct
-from collections import defaultdict
 
 import pytest
 import torch
-from tensorboardX.proto import event_pb2
 
 import padertorch_audio as pa
+from padertorch_audio.summary import read_events, read_events_by_tag
 from padertorch_audio.train import optimizer as optimizers
 
 
 # ---------------------------------------------------------------------------
-# a small reader for tensorboard event files
-
-
-def read_events(storage_dir):
-    """All events of the TFRecord files ``events.out.tfevents.*``.
-
-    A record is: 8-byte little-endian length, 4-byte crc, data, 4-byte crc.
-    """
-    events = []
-    for path in sorted(storage_dir.rglob('events.out.tfevents.*')):
-        data, position = path.read_bytes(), 0
-        while position < len(data):
-            length, = struct.unpack('<Q', data[position:position + 8])
-            start = position + 12
-            event = event_pb2.Event()
-            event.ParseFromString(data[start:start + length])
-            events.append(event)
-            position = start + length + 4
-    return events
-
-
-def summary_values(storage_dir):
-    """[(step, tag, value proto)] of all summary values."""
-    return [(event.step, value.tag, value)
-            for event in read_events(storage_dir)
-            for value in event.summary.value]
+# reading the event files back
 
 
 def scalars(storage_dir):
-    """{tag: {step: simple_value}}"""
-    found = defaultdict(dict)
-    for step, tag, value in summary_values(storage_dir):
-        if value.WhichOneof('value') == 'simple_value':
-            found[tag][step] = value.simple_value
-    return dict(found)
+    """{tag: {step: value}} of the scalar summaries."""
+    return read_events_by_tag(storage_dir, 'scalar')
+
+
+def summary_values(storage_dir):
+    """{tag: (kind, decoded value)} of all summaries (the last per tag)."""
+    return {tag: (kind, value)
+            for step, tag, kind, value in read_events(storage_dir)}
 
 
 # ---------------------------------------------------------------------------
@@ -284,14 +259,13 @@ def test_review_audios_histograms_and_texts_become_events(tmp_path):
     pa.Trainer(model, tmp_path, optimizers.SGD(lr=0.1),
                stop_trigger=(1, 'epoch'), progress=False,
                ).train(make_batches(2), device='cpu')
-    values = {tag: value for step, tag, value in summary_values(tmp_path)}
+    values = summary_values(tmp_path)
 
-    assert values['training/tone'].audio.sample_rate == 8000
-    assert values['training/tone'].audio.length_frames == 800
-    assert values['training/bias'].histo.num == 2
-    text = values['training/note/text_summary']
-    assert text.metadata.plugin_data.plugin_name == 'text'
-    assert text.tensor.string_val == [b'hello tensorboard']
+    kind, (samples, sample_rate) = values['training/tone']
+    assert (kind, sample_rate, samples.shape) == ('audio', 8000, (800,))
+    kind, histogram = values['training/bias']
+    assert (kind, histogram.num) == ('histogram', 2)
+    assert values['training/note/text_summary'] == ('text', 'hello tensorboard')
 
 
 def test_review_images_become_image_events(tmp_path):
@@ -299,10 +273,10 @@ def test_review_images_become_image_events(tmp_path):
     pa.Trainer(model, tmp_path, optimizers.SGD(lr=0.1),
                stop_trigger=(1, 'epoch'), progress=False,
                ).train(make_batches(2), device='cpu')
-    values = {tag: value for step, tag, value in summary_values(tmp_path)}
+    kind, image = summary_values(tmp_path)['training/weight']
 
-    image = values['training/weight'].image
-    assert (image.height, image.width) == (2, 3)  # the (2, 3) weight matrix
+    assert kind == 'image'
+    assert image.shape[1:] == (2, 3)  # the (2, 3) weight matrix
 
 
 def test_validation_metrics_are_written_under_validation(tmp_path):
