@@ -1,5 +1,16 @@
 """Generic tensor operations: losses, PIT, sequence masks and segments,
 activations, mu-law."""
+from padertorch_audio.ops.losses import (
+    gaussian_kl_divergence,
+    log1p_mse,
+    log_mse,
+    masked_cross_entropy,
+    mse,
+    sdr,
+    sdr_loss,
+    si_sdr,
+    si_sdr_loss,
+)
 from padertorch_audio.ops.sequence import (
     compute_mask,
     masked_mean,
@@ -11,6 +22,17 @@ from padertorch_audio.ops.sequence import (
 )
 
 __all__ = [
+    # losses
+    'si_sdr',
+    'si_sdr_loss',
+    'sdr',
+    'sdr_loss',
+    'mse',
+    'log_mse',
+    'log1p_mse',
+    'gaussian_kl_divergence',
+    'masked_cross_entropy',
+    # sequences
     'compute_mask',
     'masked_sum',
     'masked_mean',
