@@ -86,7 +86,7 @@ class _SequenceNorm(Module):
         mask = compute_mask(x.narrow(self.channel_axis, 0, 1),
                             sequence_lengths, batch_axis=0,
                             sequence_axis=self.time_axis)
-        return torch.where(mask, x, torch.zeros((), dtype=x.dtype)), mask
+        return torch.where(mask, x, 0.), mask
 
     def _finish(self, y, mask):
         """Apply gain and bias; zero the padded frames."""
@@ -94,7 +94,7 @@ class _SequenceNorm(Module):
             shape = self._channel_shape()
             y = y * self.weight.view(shape) + self.bias.view(shape)
         if mask is not None:
-            y = torch.where(mask, y, torch.zeros((), dtype=y.dtype))
+            y = torch.where(mask, y, 0.)
         return y
 
 
@@ -159,8 +159,7 @@ class BatchNorm(_SequenceNorm):
             else:
                 count = int(mask.sum())
                 mean = x.sum(axes, keepdim=True) / max(count, 1)
-                centered = torch.where(mask, x - mean,
-                                       torch.zeros((), dtype=x.dtype))
+                centered = torch.where(mask, x - mean, 0.)
             if count < 2 and self.training:
                 raise ValueError(
                     f'BatchNorm needs more than one valid frame per channel '
@@ -255,8 +254,7 @@ class GlobalLayerNorm(_SequenceNorm):
             count = mask.sum(axes, keepdim=True) * self.num_channels
             count = count.clamp(min=1).to(x.dtype)
             mean = x.sum(axes, keepdim=True) / count
-            centered = torch.where(mask, x - mean,
-                                   torch.zeros((), dtype=x.dtype))
+            centered = torch.where(mask, x - mean, 0.)
             var = (centered ** 2).sum(axes, keepdim=True) / count
         y = (x - mean) / torch.sqrt(var + self.eps)
         return self._finish(y, mask)
