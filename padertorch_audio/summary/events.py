@@ -24,7 +24,8 @@ kind          value
               (``(channels, samples)`` for several channels) in [-1, 1)
 ``histogram`` :class:`Histogram` (``bucket_limits``, ``bucket_counts`` arrays)
 ``text``      str (a numpy array of str for several strings)
-``tensor``    numpy array (other tensor summaries, e.g. pr curves)
+``tensor``    numpy array (other tensor summaries, e.g. pr curves; the
+              ``TensorProto`` for dtypes without a numpy equivalent)
 ``unknown``   the ``Summary.Value`` proto (anything else)
 ============  ===============================================================
 

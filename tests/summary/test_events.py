@@ -123,6 +123,16 @@ def test_records_by_tag_and_step_over_several_files(tmp_path):
         (2, 'training/note/text_summary', 'text', 'step 2')]
 
 
+def test_other_tensor_summaries_arrive_as_arrays(tmp_path):
+    with tensorboardX.SummaryWriter(str(tmp_path)) as writer:
+        writer.add_pr_curve('pr', np.array([1, 0, 1]), np.array([0.9, 0.2, 0.6]),
+                            global_step=1, num_thresholds=5)
+    (step, tag, kind, value), = summary.read_events(tmp_path)
+    assert (step, tag, kind) == (1, 'pr', 'tensor')
+    assert value.shape == (6, 5)  # tp, fp, tn, fn, precision, recall
+    np.testing.assert_array_equal(value[0], [2, 2, 2, 1, 0])  # true positives
+
+
 def test_crc32c_equals_tensorboardx_implementation():
     data = bytes(range(256)) * 3 + b'padertorch'
     assert crc32c(data) == reference_crc32c(data)
