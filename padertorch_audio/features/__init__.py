@@ -6,6 +6,11 @@ features)``. Functions take tensors (differentiable) or numpy arrays (for
 the data pipeline) and return the same type.
 """
 from padertorch_audio.features.mel import LogMel, log_mel, mel_filterbank
+from padertorch_audio.features.normalization import (
+    GlobalNormalization,
+    UtteranceNormalization,
+    normalize_per_utterance,
+)
 from padertorch_audio.features.stft import (
     ISTFT,
     STFT,
@@ -25,4 +30,7 @@ __all__ = [
     'mel_filterbank',
     'log_mel',
     'LogMel',
+    'normalize_per_utterance',
+    'UtteranceNormalization',
+    'GlobalNormalization',
 ]
