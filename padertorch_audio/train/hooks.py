@@ -131,7 +131,10 @@ def write_summary(writer, summary: dict, iteration: int, prefix: str):
         writer.add_histogram(f'{prefix}/{name}', np.asarray(value), iteration)
     for name, value in summary.get('images', {}).items():
         if isinstance(value, torch.Tensor):
-            value = value.detach().cpu().float().numpy()
+            value = value.detach().cpu()
+            if value.dtype != torch.uint8:  # uint8 images are not rescaled
+                value = value.float()
+            value = value.numpy()
         value = np.asarray(value)
         dataformats = 'HW' if value.ndim == 2 else 'CHW'
         writer.add_image(f'{prefix}/{name}', value, iteration,
