@@ -11,6 +11,7 @@ from padertorch_audio.features.normalization import (
     UtteranceNormalization,
     normalize_per_utterance,
 )
+from padertorch_audio.features.resample import resample
 from padertorch_audio.features.stft import (
     ISTFT,
     STFT,
@@ -33,4 +34,5 @@ __all__ = [
     'normalize_per_utterance',
     'UtteranceNormalization',
     'GlobalNormalization',
+    'resample',
 ]
