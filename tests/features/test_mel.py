@@ -139,3 +139,12 @@ def test_short_signal_and_bad_input():
         LogMel(16000, 512, 160, pad=False, fading=False)(torch.randn(10))
     with pytest.raises(ValueError, match='floating point'):
         LogMel()(torch.ones(1000, dtype=torch.int64))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_cuda_equals_cpu():
+    x = torch.randn(2, 4000)
+    module = LogMel(16000, 512, 160, window_length=400)
+    expected = module(x)
+    torch.testing.assert_close(module.cuda()(x.cuda()).cpu(), expected,
+                               rtol=1e-4, atol=1e-4)

@@ -266,3 +266,17 @@ def test_samples_to_frames_counts_the_frames(fading, pad):
                           pad), torch.tensor(expected))
     assert samples_to_frames(int(lengths[5]), 64, 20, 48, fading, pad) \
         == expected[5]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_cuda_equals_cpu():
+    x = torch.randn(2, 1000)
+    module, inverse = STFT(256, 64).cuda(), ISTFT(256, 64).cuda()
+    spectrum = module(x.cuda())
+    assert spectrum.device.type == 'cuda'
+    torch.testing.assert_close(spectrum.cpu(), stft(x, 256, 64), rtol=1e-4,
+                               atol=1e-4)
+    torch.testing.assert_close(stft(x.cuda(), 256, 64).cpu(),
+                               stft(x, 256, 64), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(inverse(spectrum, num_samples=1000).cpu(), x,
+                               rtol=1e-4, atol=1e-4)
