@@ -134,7 +134,7 @@ def log_mel(signal, sample_rate, size=1024, shift=256, window='hann',
             window_length=None, fading=True, pad=True, n_mels=80, fmin=0.,
             fmax=None, htk=False, norm='slaney', power=2., floor=1e-10,
             log1p=False):
-    """Log-mel spectrogram: ``log(max(|stft(signal)| ** power @ fb.T, floor))``.
+    """Log-mel spectrogram ``log(max(|stft(x)| ** power @ fb.T, floor))``.
 
     Args:
         signal: Real time signal ``(..., samples)``, tensor or numpy array.

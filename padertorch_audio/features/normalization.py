@@ -136,8 +136,8 @@ class GlobalNormalization(Module):
 
     >>> norm = GlobalNormalization(2)
     >>> _ = norm(torch.tensor([[1., 10.], [3., 30.]]))
-    >>> norm.count, norm.mean, norm.var
-    (tensor(2), tensor([ 2., 20.], dtype=torch.float64), tensor([  1., 100.], dtype=torch.float64))
+    >>> norm.count, norm.mean.tolist(), norm.var.tolist()
+    (tensor(2), [2.0, 20.0], [1.0, 100.0])
     >>> norm.eval()(torch.tensor([[4., 0.]]))
     tensor([[ 2.0000, -2.0000]])
     """

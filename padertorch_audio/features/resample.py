@@ -18,7 +18,8 @@ __all__ = ['resample']
 
 
 def _rate(rate, name):
-    if isinstance(rate, numbers.Real) and rate > 0 and float(rate).is_integer():
+    if isinstance(rate, numbers.Real) and rate > 0 \
+            and float(rate).is_integer():
         return int(rate)
     raise ValueError(
         f'Expected {name} as a positive whole number of Hz, found {rate!r}.')

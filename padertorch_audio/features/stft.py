@@ -20,9 +20,12 @@ the same window the two agree to rounding (see ``tests/features``).
 :func:`istft` is the least-squares inverse (Griffin & Lim 1984): the frames
 are windowed again, overlap-added and divided by the overlap-added squared
 window of the frames that exist. With ``fading=True`` and a window/shift
-pair whose squared windows overlap everywhere (``hann`` with ``shift <=
-size / 2``, ``sqrt_hann``, ``blackman`` with ``shift <= size / 3``, ...),
-``istft(stft(x), num_samples=len(x))`` reconstructs ``x`` for every length.
+pair whose squared windows overlap everywhere (``hann``, ``sqrt_hann``,
+``hamming``, ``blackman`` with any ``shift < window_length``; ``boxcar``
+also with ``shift = window_length``; see :func:`check_nola`),
+``istft(stft(x), num_samples=len(x))`` reconstructs ``x`` for every length
+(the usual choices, e.g. ``hann`` with ``shift = size / 4``, are also the
+best conditioned).
 
 NumPy arrays in give NumPy arrays out (for the data pipeline); tensors in
 give tensors out (differentiable, on the tensor's device). Both paths compute
@@ -229,8 +232,8 @@ def stft(signal, size=1024, shift=256, window='hann', window_length=None,
 def _window_tensor(window, window_length, like):
     if isinstance(window, torch.Tensor):
         return window.to(device=like.device, dtype=like.dtype)
-    return torch.as_tensor(get_window(window, window_length), device=like.device,
-                           dtype=like.dtype)
+    return torch.as_tensor(get_window(window, window_length),
+                           device=like.device, dtype=like.dtype)
 
 
 def _stft_torch(signal, size, shift, window, front, back):

@@ -64,7 +64,8 @@ def test_bad_shapes_fail_with_shapes():
         normalize_per_utterance(torch.zeros(5))
     with pytest.raises(ValueError, match=r'batch axis.*\(5, 3\)'):
         normalize_per_utterance(torch.zeros(5, 3), [5])
-    with pytest.raises(ValueError, match=r'\(\.\.\., frames, 4\).*\(2, 5, 3\)'):
+    with pytest.raises(ValueError,
+                       match=r'\(\.\.\., frames, 4\).*\(2, 5, 3\)'):
         GlobalNormalization(4)(torch.zeros(2, 5, 3))
 
 
