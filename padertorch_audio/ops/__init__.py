@@ -11,6 +11,11 @@ from padertorch_audio.ops.losses import (
     si_sdr,
     si_sdr_loss,
 )
+from padertorch_audio.ops.pit import (
+    apply_permutation,
+    best_permutation,
+    pit_loss,
+)
 from padertorch_audio.ops.sequence import (
     compute_mask,
     masked_mean,
@@ -32,6 +37,10 @@ __all__ = [
     'log1p_mse',
     'gaussian_kl_divergence',
     'masked_cross_entropy',
+    # permutation invariant training
+    'pit_loss',
+    'best_permutation',
+    'apply_permutation',
     # sequences
     'compute_mask',
     'masked_sum',

@@ -80,13 +80,12 @@ def _check_tensor(name, x, function):
                         f'found {type(x).__name__}.')
 
 
-def _remove_mean(x, count, mask):
-    """``x (..., samples)`` minus the mean of its valid samples; padded
-    samples stay 0."""
-    x = x - x.sum(-1, keepdim=True) / count
-    if mask is not None:
-        x = torch.where(mask, x, torch.zeros((), dtype=x.dtype))
-    return x
+def _dot(a, b):
+    """``Σ_t a[..., t] b[..., t]`` with broadcasting, as a batched matrix
+    product: pairs ``(..., K, 1, T)`` and ``(..., 1, K, T)`` never form the
+    ``(..., K, K, T)`` product. (The extra size-1 axis makes torch's CPU
+    einsum about 2x faster.)"""
+    return torch.einsum('...t,...t->...', a[..., None, :], b[..., None, :])[..., 0]
 
 
 def _signal_statistics(estimate, target, sequence_lengths, zero_mean, axis,
@@ -128,13 +127,11 @@ def _signal_statistics(estimate, target, sequence_lengths, zero_mean, axis,
     out_dtype = torch.promote_types(estimate.dtype, target.dtype)
     if not out_dtype.is_floating_point or out_dtype.itemsize < 4:
         out_dtype = torch.promote_types(out_dtype, torch.float32)
-    estimate = estimate.to(torch.float64)
-    target = target.to(torch.float64)
-
     time_axis = axes[0]
     num_samples = 1
     for a in axes[1:]:
         num_samples *= shape[a]
+    padding = None
     if sequence_lengths is not None:
         if ndim < 2 or 0 in axes:
             raise ValueError(
@@ -142,34 +139,43 @@ def _signal_statistics(estimate, target, sequence_lengths, zero_mean, axis,
                 f'the signal axes {tuple(axes)}, found {shapes}.')
         mask_shape = [1] * ndim
         mask_shape[0], mask_shape[time_axis] = shape[0], shape[time_axis]
-        mask = compute_mask(
+        padding = ~compute_mask(
             torch.empty((), device=estimate.device).expand(mask_shape),
             sequence_lengths, batch_axis=0, sequence_axis=time_axis)
-        zero = torch.zeros((), dtype=torch.float64)
-        estimate = torch.where(mask, estimate, zero)
-        target = torch.where(mask, target, zero)
         lengths = torch.as_tensor(sequence_lengths, device=estimate.device)
         num_samples = num_samples * lengths.to(torch.float64).view(
             [-1] + [1] * (ndim - 1 - len(axes)))
     else:
-        mask = None
         num_samples = num_samples * shape[time_axis]
 
-    # Move the signal axes to the end and flatten them into one.
+    # A float64 copy of each signal, masked and zero-mean in place: one new
+    # buffer per signal (they are large; for K x K pairs they have K, not K²
+    # signals).
     keep = [a for a in range(ndim) if a not in axes]
-    estimate = estimate.permute(keep + axes).flatten(len(keep))
-    target = target.permute(keep + axes).flatten(len(keep))
+    signals = []
+    for x in (estimate, target):
+        if padding is not None:
+            x = x.expand(torch.broadcast_shapes(x.shape, padding.shape))
+        x = x.to(torch.float64, copy=True)
+        if padding is not None:
+            x.masked_fill_(padding, 0)
+        signals.append(x)
+    # Move the signal axes to the end and flatten them into one.
+    estimate, target = [x.permute(keep + axes).flatten(len(keep))
+                        for x in signals]
     if zero_mean:
-        if mask is not None:
-            flat_mask = mask.permute(keep + axes).flatten(len(keep))
+        if padding is not None:
+            padding = padding.permute(keep + axes).flatten(len(keep))
             count = num_samples.clamp(min=1).unsqueeze(-1)
         else:
-            flat_mask, count = None, num_samples
-        estimate = _remove_mean(estimate, count, flat_mask)
-        target = _remove_mean(target, count, flat_mask)
-    energy_estimate = (estimate * estimate).sum(-1)
-    energy_target = (target * target).sum(-1)
-    inner_product = torch.einsum('...t,...t->...', estimate, target)
+            count = num_samples
+        for x in (estimate, target):
+            x.sub_(x.sum(-1, keepdim=True) / count)
+            if padding is not None:
+                x.masked_fill_(padding, 0)
+    energy_estimate = _dot(estimate, estimate)
+    energy_target = _dot(target, target)
+    inner_product = _dot(estimate, target)
     return energy_estimate, energy_target, inner_product, num_samples, out_dtype
 
 
