@@ -1,5 +1,6 @@
 """Generic tensor operations: losses, PIT, sequence masks and segments,
 activations, mu-law."""
+from padertorch_audio.ops.activations import ACTIVATIONS, get_activation
 from padertorch_audio.ops.losses import (
     gaussian_kl_divergence,
     log1p_mse,
@@ -11,6 +12,7 @@ from padertorch_audio.ops.losses import (
     si_sdr,
     si_sdr_loss,
 )
+from padertorch_audio.ops.mu_law import mu_law_decode, mu_law_encode
 from padertorch_audio.ops.pit import (
     apply_permutation,
     best_permutation,
@@ -49,4 +51,10 @@ __all__ = [
     'unpad',
     'segment',
     'overlap_add',
+    # activations
+    'ACTIVATIONS',
+    'get_activation',
+    # mu-law
+    'mu_law_encode',
+    'mu_law_decode',
 ]
