@@ -1,5 +1,5 @@
 """Audio features: STFT/ISTFT, mel filterbanks, log-mel, normalization,
-resampling.
+resampling, mu-law (re-exported from :mod:`padertorch_audio.ops.mu_law`).
 
 Spectra are ``(..., frames, bins)``, feature matrices ``(..., frames,
 features)``. Functions take tensors (differentiable) or numpy arrays (for
@@ -20,6 +20,7 @@ from padertorch_audio.features.stft import (
     samples_to_frames,
     stft,
 )
+from padertorch_audio.ops.mu_law import mu_law_decode, mu_law_encode
 
 __all__ = [
     'stft',
@@ -35,4 +36,6 @@ __all__ = [
     'UtteranceNormalization',
     'GlobalNormalization',
     'resample',
+    'mu_law_encode',
+    'mu_law_decode',
 ]
