@@ -20,7 +20,9 @@ Common interface of the signal functions:
   (padded NaNs too; their gradient is zero). Means (zero-mean, MSE) are taken
   over the valid samples only.
 - ``reduction``: ``'none'`` returns the per-signal values, ``'mean'`` their
-  mean, ``'sum'`` their sum.
+  mean, ``'sum'`` their sum. The measures default to ``'none'`` (evaluation
+  wants per-signal values), the losses to ``'mean'`` (training wants a
+  scalar).
 - Precision: the inner products ``<s, s>``, ``<ŝ, ŝ>``, ``<ŝ, s>`` are
   accumulated in float64 and the result is returned in the input dtype (at
   least float32). So high values (an SI-SDR of 80 dB) are accurate for
@@ -64,7 +66,7 @@ def _reduce(values, reduction, mask=None):
         raise ValueError(f'Unknown reduction {reduction!r}; expected one of '
                          f'{", ".join(map(repr, REDUCTIONS))}.')
     if mask is not None:
-        values = torch.where(mask, values, torch.zeros((), dtype=values.dtype))
+        values = torch.where(mask, values, 0)
     if reduction == 'none':
         return values
     if reduction == 'sum':
@@ -85,7 +87,8 @@ def _dot(a, b):
     product: pairs ``(..., K, 1, T)`` and ``(..., 1, K, T)`` never form the
     ``(..., K, K, T)`` product. (The extra size-1 axis makes torch's CPU
     einsum about 2x faster.)"""
-    return torch.einsum('...t,...t->...', a[..., None, :], b[..., None, :])[..., 0]
+    product = torch.einsum('...t,...t->...', a[..., None, :], b[..., None, :])
+    return product[..., 0]
 
 
 def _signal_statistics(estimate, target, sequence_lengths, zero_mean, axis,
@@ -110,7 +113,8 @@ def _signal_statistics(estimate, target, sequence_lengths, zero_mean, axis,
             f'{function}: expected estimate and target (..., samples) whose '
             f'leading axes broadcast, found estimate '
             f'{tuple(estimate.shape)} and target {tuple(target.shape)}.')
-    shapes = f'estimate {tuple(estimate.shape)} and target {tuple(target.shape)}'
+    shapes = (f'estimate {tuple(estimate.shape)} and target '
+              f'{tuple(target.shape)}')
     estimate = estimate[(None,) * (ndim - estimate.dim())]
     target = target[(None,) * (ndim - target.dim())]
     axes = [a % ndim for a in axes]
@@ -138,7 +142,9 @@ def _signal_statistics(estimate, target, sequence_lengths, zero_mean, axis,
                 f'{function}: sequence_lengths needs a batch axis 0 before '
                 f'the signal axes {tuple(axes)}, found {shapes}.')
         mask_shape = [1] * ndim
-        mask_shape[0], mask_shape[time_axis] = shape[0], shape[time_axis]
+        mask_shape[0] = shape[0]
+        for a in axes:
+            mask_shape[a] = shape[a]
         padding = ~compute_mask(
             torch.empty((), device=estimate.device).expand(mask_shape),
             sequence_lengths, batch_axis=0, sequence_axis=time_axis)
@@ -221,7 +227,8 @@ def si_sdr(estimate, target, sequence_lengths=None, reduction='none',
 
 def si_sdr_loss(estimate, target, sequence_lengths=None, reduction='mean',
                 zero_mean=True, eps=EPS):
-    """``-si_sdr(...)`` in dB (lower is better); arguments as :func:`si_sdr`.
+    """``-si_sdr(...)`` in dB (lower is better); arguments as :func:`si_sdr`,
+    but the mean over the signals by default.
 
     >>> target = torch.tensor([[1., -1., 2., -2.]])
     >>> si_sdr_loss(target + torch.tensor([[1., 1., -1., -1.]]), target)
@@ -255,7 +262,8 @@ def sdr(estimate, target, sequence_lengths=None, reduction='none', eps=EPS):
 
 def sdr_loss(estimate, target, sequence_lengths=None, reduction='mean',
              eps=EPS):
-    """``-sdr(...)`` in dB (lower is better); arguments as :func:`sdr`."""
+    """``-sdr(...)`` in dB (lower is better); arguments as :func:`sdr`, but
+    the mean over the signals by default."""
     return -sdr(estimate, target, sequence_lengths, reduction, eps)
 
 
@@ -406,11 +414,11 @@ def gaussian_kl_divergence(mean_p, mean_q=None, *, log_var_p=None,
     if len(shape) == 0:
         raise ValueError(f'gaussian_kl_divergence: expected (..., features) '
                          f'inputs, found shapes {shapes}.')
-    mask = _frame_mask(torch.empty(()).expand(shape[:-1]), sequence_lengths,
-                       sequence_axis, 'gaussian_kl_divergence', shapes)
+    vectors = torch.empty((), device=mean_p.device).expand(shape[:-1])
+    mask = _frame_mask(vectors, sequence_lengths, sequence_axis,
+                       'gaussian_kl_divergence', shapes)
     if mask is not None:  # zero the padded vectors (their NaNs, gradients)
-        inputs = [torch.where(mask[..., None], x, torch.zeros((), dtype=x.dtype))
-                  for x in inputs]
+        inputs = [torch.where(mask[..., None], x, 0) for x in inputs]
     mean_p, mean_q, log_var_p, log_var_q = inputs
     kl = 0.5 * (log_var_q - log_var_p
                 + (torch.exp(log_var_p) + (mean_p - mean_q) ** 2)
@@ -455,9 +463,9 @@ def masked_cross_entropy(logits, targets, sequence_lengths=None,
     mask = _frame_mask(targets, sequence_lengths, sequence_axis,
                        'masked_cross_entropy', shapes)
     if mask is not None:
-        targets = torch.where(mask, targets, torch.zeros((), dtype=targets.dtype))
+        targets = torch.where(mask, targets, 0)
         logits = torch.where(mask[..., None], logits,
-                             torch.zeros((), dtype=logits.dtype))
+                             0)
     num_classes = logits.shape[-1]
     if targets.numel() and (targets.min() < 0 or targets.max() >= num_classes):
         raise ValueError(

@@ -52,7 +52,8 @@ def mu_law_encode(x, quantization_channels=256):
         raise ValueError(f'mu_law_encode: x (shape {tuple(values.shape)}) '
                          f'contains NaN, which has no mu-law index.')
     values = values.clamp(-1, 1)
-    companded = torch.sign(values) * torch.log1p(mu * values.abs()) / np.log1p(mu)
+    companded = (torch.sign(values) * torch.log1p(mu * values.abs())
+                 / np.log1p(mu))
     indices = torch.floor((companded + 1) / 2 * mu + 0.5).to(torch.int64)
     return indices if is_tensor else indices.numpy()
 
@@ -76,7 +77,8 @@ def mu_law_decode(indices, quantization_channels=256):
     mu = _check_channels(quantization_channels)
     is_tensor = isinstance(indices, torch.Tensor)
     values = indices if is_tensor else torch.as_tensor(np.asarray(indices))
-    if values.is_floating_point() or values.is_complex() or values.dtype == torch.bool:
+    if (values.is_floating_point() or values.is_complex()
+            or values.dtype == torch.bool):
         raise ValueError(f'mu_law_decode: expected integer indices, found '
                          f'dtype {values.dtype} (shape {tuple(values.shape)}).')
     if values.numel() and (values.min() < 0 or values.max() > mu):
@@ -86,8 +88,9 @@ def mu_law_decode(indices, quantization_channels=256):
             f'{values.min().item()} to {values.max().item()} (shape '
             f'{tuple(values.shape)}).')
     companded = 2 * values.to(torch.float64) / mu - 1
+    # (1 + μ)^|y| - 1 rather than expm1: exactly ±1 at the ends
     signal = torch.sign(companded) * (
-        torch.pow(float(1 + mu), companded.abs()) - 1) / mu  # exact ±1 at the ends
+        torch.pow(float(1 + mu), companded.abs()) - 1) / mu
     if is_tensor:
         return signal.to(torch.get_default_dtype())
     return signal.numpy()

@@ -77,7 +77,7 @@ def _masked(x, sequence_lengths, batch_axis, sequence_axis):
     """``x`` with padded entries replaced by zero (NaNs there vanish), and
     the mask."""
     mask = compute_mask(x, sequence_lengths, batch_axis, sequence_axis)
-    return torch.where(mask, x, torch.zeros((), dtype=x.dtype)), mask
+    return torch.where(mask, x, 0), mask
 
 
 def masked_sum(x, sequence_lengths, axis=None, batch_axis=0,

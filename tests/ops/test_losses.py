@@ -251,6 +251,17 @@ def test_gaussian_kl_divergence_masks_frames_and_passes_gradients():
     assert torch.isfinite(mean.grad).all() and mean.grad[1, 2:].eq(0).all()
 
 
+def test_gaussian_kl_divergence_and_cross_entropy_keep_nan():
+    mean = torch.zeros(2, 3)
+    mean[1, 0] = math.nan
+    value = gaussian_kl_divergence(mean, log_var_p=torch.zeros(2, 3), reduction='none')
+    assert value[0] == 0 and torch.isnan(value[1])
+    logits = torch.zeros(2, 4)
+    logits[0, 1] = math.nan
+    value = masked_cross_entropy(logits, torch.tensor([0, 0]), reduction='none')
+    assert torch.isnan(value[0]) and value[1].item() == pytest.approx(math.log(4))
+
+
 def test_gaussian_kl_divergence_rejects_ambiguous_variances():
     with pytest.raises(ValueError, match='exactly one of log_var_p and var_p, found both'):
         gaussian_kl_divergence(torch.zeros(3), log_var_p=torch.zeros(3), var_p=torch.ones(3))
