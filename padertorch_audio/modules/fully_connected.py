@@ -2,36 +2,9 @@
 import torch
 
 from padertorch_audio.base import Module
+from padertorch_audio.ops.activations import get_activation
 
 __all__ = ['FullyConnected']
-
-
-# Until padertorch_audio.ops.activations exists: activation name -> module.
-_ACTIVATIONS = {
-    'identity': torch.nn.Identity,
-    'linear': torch.nn.Identity,
-    'relu': torch.nn.ReLU,
-    'leaky_relu': torch.nn.LeakyReLU,
-    'elu': torch.nn.ELU,
-    'gelu': torch.nn.GELU,
-    'prelu': torch.nn.PReLU,
-    'sigmoid': torch.nn.Sigmoid,
-    'tanh': torch.nn.Tanh,
-    'softplus': torch.nn.Softplus,
-    'silu': torch.nn.SiLU,
-}
-
-
-def _activation(name):
-    """A fresh activation module for ``name`` (None means identity)."""
-    if name is None:
-        name = 'identity'
-    try:
-        return _ACTIVATIONS[name]()
-    except KeyError:
-        raise ValueError(
-            f'Unknown activation {name!r}; expected one of '
-            f'{", ".join(sorted(_ACTIVATIONS))} or None.') from None
 
 
 class FullyConnected(Module):
@@ -91,8 +64,8 @@ class FullyConnected(Module):
             torch.nn.Linear(n_in, n_out)
             for n_in, n_out in zip(sizes[:-1], sizes[1:]))
         self.activations = torch.nn.ModuleList(
-            _activation(activation) for _ in hidden_size)
-        self.output_activation = _activation(output_activation)
+            get_activation(activation) for _ in hidden_size)
+        self.output_activation = get_activation(output_activation)
         self.dropout = torch.nn.Dropout(dropout)
 
     def forward(self, x):
