@@ -1,7 +1,7 @@
 """Speed of ``pit_loss`` against enumerating permutations with a full loss.
 
 For K = 2..8 sources, batch 4, 4 s at 8 kHz (32000 samples), SI-SDR pair
-loss, float32, forward only, 1 thread:
+loss, float32, 1 thread, forward only (ours also with the backward pass):
 
 - ``ours``: ``pit_loss`` (one broadcast call for the K x K pair losses, then
   the assignment on the matrix: all K! permutations gathered for K <= 5,
@@ -14,7 +14,7 @@ loss, float32, forward only, 1 thread:
 
 Each timing is the median of ``--repeats`` runs; one JSON line per K.
 
-    python benchmarks/pit.py [--repeats 7] [--naive-max 6]
+    python benchmarks/pit.py [--repeats 15] [--naive-max 6]
 
 Targets: ours faster than naive from K = 3 on; ours < 10 ms at K = 8.
 """
@@ -52,7 +52,7 @@ def median_time(function, repeats):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--repeats', type=int, default=7)
+    parser.add_argument('--repeats', type=int, default=15)
     parser.add_argument('--naive-max', type=int, default=6)
     parser.add_argument('--batch', type=int, default=4)
     parser.add_argument('--samples', type=int, default=32000)
@@ -64,10 +64,14 @@ def main():
         estimate = torch.randn(shape, generator=generator)
         target = torch.randn(shape, generator=generator)
         ours = median_time(lambda: pit_loss(estimate, target), args.repeats)
+        trainable = estimate.clone().requires_grad_(True)
+        with_backward = median_time(
+            lambda: pit_loss(trainable, target).backward(), args.repeats)
         line = {
             'benchmark': 'pit', 'num_sources': num_sources,
             'batch': args.batch, 'samples': args.samples, 'threads': 1,
             'loss': 'si_sdr', 'ours_ms': round(ours * 1e3, 3),
+            'ours_with_backward_ms': round(with_backward * 1e3, 3),
             'assignment': 'enumeration' if num_sources <= 5 else 'hungarian',
         }
         if num_sources <= args.naive_max:
