@@ -36,6 +36,16 @@ extras_require = {
     'plot': [
         'matplotlib',
     ],
+    'eval': [           # separation metrics (evaluation stages, CLI reports)
+        'pb_bss_eval',
+        'mir_eval',
+        'pesq',
+        'pystoi',
+    ],
+    'recipes': [        # experiment config and command line of the recipes
+        'sacred',
+        'setuptools<81',  # sacred 0.8.7 imports pkg_resources
+    ],
 }
 extras_require['all'] = sorted({
     package for packages in extras_require.values() for package in packages
