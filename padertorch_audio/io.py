@@ -24,6 +24,9 @@ __all__ = [
     'get_new_storage_dir',
     'get_new_subdir',
     'check_writable',
+    'read_audio',
+    'write_audio',
+    'AudioFileError',
 ]
 
 STORAGE_ROOT_ENV = 'STORAGE_ROOT'
@@ -215,6 +218,71 @@ def load_json(path):
         raise json.JSONDecodeError(
             f'Invalid JSON in {path}: {error.msg}', error.doc, error.pos,
         ) from None
+
+
+# --------------------------------------------------------------------------
+# Audio files
+# --------------------------------------------------------------------------
+
+class AudioFileError(ValueError):
+    """An audio file cannot be read: missing, empty, truncated or no audio."""
+
+
+def read_audio(path, start=0, stop=None, dtype='float32'):
+    """Read an audio file (anything libsndfile reads: WAV, FLAC, ...).
+
+    Args:
+        path: The file.
+        start, stop: Sample range to read (``stop=None``: to the end).
+        dtype: 'float32' or 'float64' (values in [-1, 1]), or 'int16'.
+
+    Returns:
+        ``(signal, sample_rate)``: ``signal`` is ``(samples,)`` for a mono
+        file, ``(channels, samples)`` otherwise (this package's convention,
+        time last).
+
+    Raises:
+        AudioFileError: naming the file and the reason (missing, not audio,
+            empty, truncated).
+    """
+    import soundfile
+    path = Path(path)
+    if not path.is_file():
+        raise AudioFileError(f'{path}: file not found.')
+    try:
+        signal, sample_rate = soundfile.read(
+            path, start=start, stop=stop, dtype=dtype, always_2d=True)
+    except Exception as error:  # libsndfile's errors have no common type
+        raise AudioFileError(
+            f'{path}: not readable as audio ({str(error).strip()}).'
+        ) from None
+    if signal.shape[0] == 0:
+        raise AudioFileError(f'{path}: the file holds no samples.')
+    signal = signal.T
+    if signal.shape[0] == 1:
+        signal = signal[0]
+    return signal, sample_rate
+
+
+def write_audio(path, signal, sample_rate, subtype='PCM_16'):
+    """Write ``signal`` (``(samples,)`` or ``(channels, samples)``) atomically.
+
+    The format follows the file name's extension (``.wav``, ``.flac``);
+    float signals are expected in [-1, 1] (16-bit PCM clips outside).
+    """
+    import soundfile
+    path = Path(path)
+    signal = np.asarray(signal)
+    if signal.ndim == 2:
+        signal = signal.T
+    elif signal.ndim != 1:
+        raise ValueError(
+            f'write_audio({path}): expected a signal of shape (samples,) or '
+            f'(channels, samples), got shape {signal.shape}.')
+    file_format = path.suffix[1:].upper() or 'WAV'
+    with atomic_write(path, 'wb') as f:
+        soundfile.write(f, signal, int(sample_rate), subtype=subtype,
+                        format=file_format)
 
 
 # --------------------------------------------------------------------------
