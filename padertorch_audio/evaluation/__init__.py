@@ -1,0 +1,29 @@
+"""Evaluation of separation models: per-utterance metrics, parallel and
+resumable evaluation of a data set, summaries and a PNG report.
+
+    from padertorch_audio import evaluation
+    def evaluate(example):
+        estimate = separate(model, example['mixture'])
+        return evaluation.separation_metrics(
+            estimate, example['sources'], example['mixture'], 8000)
+    results = evaluation.evaluate_utterances(
+        examples, evaluate, eval_dir / 'results.jsonl')
+    evaluation.summarize(results, eval_dir / 'per_utterance.csv',
+                         eval_dir / 'per_utterance.json',
+                         eval_dir / 'final_metrics.json')
+
+The metrics need the ``eval`` extra (``mir_eval`` is not needed: BSS-Eval's
+SDR is computed here; ``pesq``, ``pystoi``), the report the ``plot``
+extra (matplotlib).
+"""
+from padertorch_audio.evaluation.metrics import (
+    METRICS,
+    bss_eval_sdr,
+    separation_metrics,
+)
+
+__all__ = [
+    'METRICS',
+    'separation_metrics',
+    'bss_eval_sdr',
+]
