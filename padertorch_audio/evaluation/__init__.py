@@ -21,9 +21,17 @@ from padertorch_audio.evaluation.metrics import (
     bss_eval_sdr,
     separation_metrics,
 )
+from padertorch_audio.evaluation.parallel import (
+    evaluate_utterances,
+    read_results,
+    summarize,
+)
 
 __all__ = [
     'METRICS',
     'separation_metrics',
     'bss_eval_sdr',
+    'evaluate_utterances',
+    'read_results',
+    'summarize',
 ]
