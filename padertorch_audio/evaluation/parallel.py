@@ -279,7 +279,7 @@ def _evaluate_in_pool(todo, evaluate_fn, num_workers, record, path):
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context(
         'fork' if 'fork' in methods else 'spawn')
-    pending = set()
+    pending = {}  # future -> example_id
     items = iter(todo)
     with concurrent.futures.ProcessPoolExecutor(
             num_workers, mp_context=context, initializer=_initialize_worker,
@@ -289,33 +289,35 @@ def _evaluate_in_pool(todo, evaluate_fn, num_workers, record, path):
                 # A bounded number of submitted items keeps memory small.
                 for item in items:
                     future = executor.submit(_evaluate_in_worker, item)
-                    future.example_id = item['example_id']
-                    pending.add(future)
+                    pending[future] = item['example_id']
                     if len(pending) >= 2 * num_workers:
                         break
                 if not pending:
                     break
-                finished, pending = concurrent.futures.wait(
+                finished, _ = concurrent.futures.wait(
                     pending, return_when=concurrent.futures.FIRST_COMPLETED)
                 for future in finished:
-                    record(_future_result(future, path))
+                    example_id = pending.pop(future)
+                    try:
+                        result = future.result()
+                    except concurrent.futures.process.BrokenProcessPool:
+                        pending[future] = example_id
+                        raise
+                    except Exception as error:  # noqa: BLE001 (pickling)
+                        result = {'example_id': example_id,
+                                  'error': _error_string(error)}
+                    record(result)
+        except concurrent.futures.process.BrokenProcessPool as error:
+            executor.shutdown(wait=False, cancel_futures=True)
+            raise RuntimeError(
+                f'A worker process died while evaluating (killed, out of '
+                f'memory or a crash in C code; the utterances in progress '
+                f'were {sorted(map(str, pending.values()))}). The results '
+                f'so far are saved in {path}; run again to resume.'
+            ) from error
         except BaseException:
             executor.shutdown(wait=False, cancel_futures=True)
             raise
-
-
-def _future_result(future, path):
-    try:
-        return future.result()
-    except concurrent.futures.process.BrokenProcessPool as error:
-        raise RuntimeError(
-            f'A worker process died while evaluating (e.g. killed or out of '
-            f'memory; among the utterances in progress was '
-            f'{future.example_id!r}). The results so far are saved in '
-            f'{path}; run again to resume.') from error
-    except Exception as error:  # noqa: BLE001 - e.g. an unpicklable item
-        return {'example_id': future.example_id,
-                'error': _error_string(error)}
 
 
 # --------------------------------------------------------------------------
