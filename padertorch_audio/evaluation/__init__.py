@@ -11,6 +11,7 @@ resumable evaluation of a data set, summaries and a PNG report.
     evaluation.summarize(results, eval_dir / 'per_utterance.csv',
                          eval_dir / 'per_utterance.json',
                          eval_dir / 'final_metrics.json')
+    evaluation.write_report(eval_dir / 'report.png', results)
 
 The metrics need the ``eval`` extra (``mir_eval`` is not needed: BSS-Eval's
 SDR is computed here; ``pesq``, ``pystoi``), the report the ``plot``
@@ -26,6 +27,7 @@ from padertorch_audio.evaluation.parallel import (
     read_results,
     summarize,
 )
+from padertorch_audio.evaluation.report import report_size, write_report
 
 __all__ = [
     'METRICS',
@@ -34,4 +36,6 @@ __all__ = [
     'evaluate_utterances',
     'read_results',
     'summarize',
+    'write_report',
+    'report_size',
 ]
