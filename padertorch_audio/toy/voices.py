@@ -18,8 +18,9 @@ two steps:
      lip radiation), driven by the pitch contour with per-period jitter and
      shimmer, a breathiness-dependent spectral tilt, plus aspiration noise
      (white, modulated by the glottal flow in voiced parts);
-   - vocal tract: a cascade of four second-order resonators (F1-F4 with
-     bandwidths, unity gain at 0 Hz), piecewise constant over 5-ms blocks
+   - vocal tract: a cascade of second-order resonators (F1-F4 following
+     the plan, fixed F5 and F6 below the Nyquist frequency; unity gain at
+     0 Hz), piecewise constant over 5-ms blocks
      (``scipy.signal.sosfilt`` with carried state), so formant tracks move
      smoothly between the targets;
    - frication and stop bursts: band-passed noise added after the tract;
@@ -76,6 +77,11 @@ VOWEL_FORMANTS = {
 
 #: Formant bandwidths B1-B4 (Hz) for a non-breathy voice.
 FORMANT_BANDWIDTHS = (70., 90., 140., 220.)
+
+#: Fixed higher formants F5, F6 (Hz, average man) and their bandwidths: a
+#: 17.5-cm tube closed at the glottis resonates at odd multiples of about
+#: 500 Hz. They keep the spectrum above F4 from falling off too steeply.
+HIGHER_FORMANTS = ((4500., 300.), (5500., 450.))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -637,16 +643,20 @@ def _vocal_tract(excitation, utterance, sample_rate):
     hop = max(1, round(_FRAME_SECONDS * sample_rate))
     num_frames = -(-len(excitation) // hop)
     centres = (np.arange(num_frames) + 0.5) * hop / sample_rate
-    frequencies = np.stack([
-        np.interp(centres, utterance.formant_times,
-                  utterance.formant_values[:, k]) for k in range(4)], axis=-1)
-    # formants too close to the Nyquist frequency are left out (F4 at
-    # 8 kHz), the others clamped below it
+    scale = utterance.speaker.formant_scale
+    frequencies = np.stack(
+        [np.interp(centres, utterance.formant_times,
+                   utterance.formant_values[:, k]) for k in range(4)]
+        + [np.full(num_frames, scale * f) for f, _ in HIGHER_FORMANTS],
+        axis=-1)
+    bandwidths = np.array(FORMANT_BANDWIDTHS
+                          + tuple(b for _, b in HIGHER_FORMANTS))
+    bandwidths[0] += 60 * utterance.speaker.breathiness
+    # formants too close to the Nyquist frequency are left out (F4 and up
+    # at 8 kHz), the others clamped below it
     keep = np.median(frequencies, axis=0) < 0.42 * sample_rate
     frequencies = np.minimum(frequencies[:, keep], 0.46 * sample_rate)
-    bandwidths = np.array(FORMANT_BANDWIDTHS)[keep]
-    bandwidths = bandwidths + np.eye(4)[0][keep] * (
-        60 * utterance.speaker.breathiness)
+    bandwidths = bandwidths[keep]
     sections = _resonator_sections(
         frequencies, np.broadcast_to(bandwidths, frequencies.shape),
         sample_rate)
