@@ -321,6 +321,7 @@ class Utterance:
 
     @property
     def num_syllables(self):
+        """Number of syllables (= vowel segments)."""
         return sum(len(word) for word in self.words)
 
 
