@@ -8,9 +8,10 @@ through these states:
    marker ``ROOT/.padertorch_audio_toy.incomplete.json`` (corpus, size, seed,
    version) first, then the audio and text files are written, each one
    atomically (:func:`padertorch_audio.io.atomic_write`).
-2. :func:`finish` writes the marker ``ROOT/.padertorch_audio_toy.json``
-   (the same fields plus the number of files and a SHA-256 over all of them)
-   last and removes the in-progress marker.
+2. :func:`finish` turns the in-progress marker into the marker
+   ``ROOT/.padertorch_audio_toy.json`` (the same fields plus the number of
+   files and a SHA-256 over the ``sha256sum``-style listing of all of them,
+   sorted by path), last.
 
 Running again with the same parameters:
 
@@ -246,8 +247,10 @@ def finish(root, parameters, digests):
         'num_files': len(digests),
         'sha256': hashlib.sha256(listing.encode()).hexdigest(),
     }
-    dump_json(marker, root / MARKER_NAME)
-    os.unlink(root / INCOMPLETE_MARKER_NAME)
+    # Complete the in-progress marker, then rename it: at no moment are
+    # there two markers or none.
+    dump_json(marker, root / INCOMPLETE_MARKER_NAME)
+    os.replace(root / INCOMPLETE_MARKER_NAME, root / MARKER_NAME)
     return marker
 
 
