@@ -17,7 +17,9 @@ The command only parses arguments and calls library functions
 Exit status: 0 when every file was separated, 1 when some input file
 failed (each with one ``error: <path>: <reason>`` line on stderr; the other
 files are processed), 2 for a usage error, a model that cannot be loaded
-or an output directory that would overwrite an input.
+or an output directory that would overwrite an input, 130 after Ctrl-C
+(the files written until then are complete: every file is written
+atomically).
 """
 import argparse
 import os
@@ -29,7 +31,7 @@ import numpy as np
 
 __all__ = ['main']
 
-EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class _InputError(Exception):
@@ -110,7 +112,11 @@ def main(argv=None):
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    return args.run(args)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:  # the files written so far are complete
+        print('interrupted', file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 # --------------------------------------------------------------------------
@@ -282,6 +288,9 @@ def _separate_command(args):
     except OSError as error:
         print(f'error: {output_dir}: cannot create the output directory '
               f'({error.strerror or error})', file=sys.stderr)
+        return EXIT_USAGE
+    if not Path(args.model).is_file():
+        print(f'error: {args.model}: no such model file', file=sys.stderr)
         return EXIT_USAGE
     try:
         model = load_model(args.model, trusted=args.trusted)
