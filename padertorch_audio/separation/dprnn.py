@@ -1,0 +1,182 @@
+"""DPRNN: the dual-path recurrent separator (Luo, Chen & Yoshioka 2020).
+
+The encoder's features ``(batch, N, frames)`` are normalised (gLN) and
+projected to ``bottleneck_size`` features by a 1x1 convolution, then cut
+into chunks of ``chunk_size`` frames with 50 % overlap
+(:func:`padertorch_audio.ops.segment`), giving ``(batch, chunks, chunk,
+features)``. Each of ``num_blocks`` dual-path blocks applies
+
+1. intra-chunk: a BiLSTM along each chunk (all chunks of all examples are
+   one LSTM batch), a linear layer back to ``bottleneck_size``, a norm and
+   a residual connection;
+2. inter-chunk: the same along the chunk axis (one sequence per position
+   inside the chunk).
+
+PReLU and a linear layer (the paper's 1x1 2-D convolution) give ``K x N``
+mask values per frame of each chunk; the chunks are overlap-added
+(:func:`padertorch_audio.ops.overlap_add`) back to ``(batch, K, N,
+frames)`` and the mask nonlinearity applied.
+
+Implementation: the tensors stay channels-last and contiguous, so that the
+intra-chunk LSTM reads a view ``(batch * chunks, chunk, features)`` and
+only the inter-chunk path needs one transposed copy per block; all chunks go
+through each ``torch.nn.LSTM`` call at once (no Python loop over chunks or
+time). gLN is one fused ``layer_norm``.
+
+Paper configuration (:data:`DPRNN_PAPER`): 64 filters of 16 samples
+(stride 8), bottleneck 64, 128 LSTM units per direction, 6 blocks, chunks
+of 100 frames with hop 50, about 2.6M parameters; with a window of 2
+samples, chunks of 250 with hop 125 (:data:`DPRNN_PAPER_WINDOW2`).
+"""
+import torch
+
+from padertorch_audio.base import Module
+from padertorch_audio.ops import get_activation, overlap_add, segment
+from padertorch_audio.separation._config import RecordsConfig
+from padertorch_audio.separation._norm import GlobalNorm, make_norm
+from padertorch_audio.separation.masks import get_mask_activation
+
+__all__ = [
+    'DPRNN',
+    'DualPathBlock',
+    'DPRNN_PAPER',
+    'DPRNN_PAPER_WINDOW2',
+    'TINY_DPRNN',
+]
+
+
+class DualPathBlock(Module):
+    """One intra-chunk and one inter-chunk BiLSTM pass with projections,
+    norms and residual connections.
+
+    ``(batch, chunks, chunk, features)`` -> the same shape (contiguous).
+
+    >>> block = DualPathBlock(size=8, hidden_size=4)
+    >>> block(torch.zeros(2, 5, 10, 8)).shape
+    torch.Size([2, 5, 10, 8])
+    """
+
+    def __init__(self, size: int, hidden_size: int, norm: str = 'gln'):
+        super().__init__()
+        self.intra_lstm = torch.nn.LSTM(size, hidden_size, batch_first=True,
+                                        bidirectional=True)
+        self.intra_linear = torch.nn.Linear(2 * hidden_size, size)
+        self.intra_norm = make_norm(norm, size, channels_last=True)
+        self.inter_lstm = torch.nn.LSTM(size, hidden_size, batch_first=True,
+                                        bidirectional=True)
+        self.inter_linear = torch.nn.Linear(2 * hidden_size, size)
+        self.inter_norm = make_norm(norm, size, channels_last=True)
+
+    def forward(self, x):
+        batch, chunks, chunk, size = x.shape
+        # Intra-chunk: every chunk is a sequence of `chunk` frames.
+        y, _ = self.intra_lstm(x.view(batch * chunks, chunk, size))
+        y = self.intra_linear(y).view(batch, chunks, chunk, size)
+        x = x + self.intra_norm(y)
+        # Inter-chunk: every position in the chunk is a sequence over the
+        # chunks. The norms' statistics do not depend on the layout.
+        y = x.transpose(1, 2).contiguous().view(batch * chunk, chunks, size)
+        y, _ = self.inter_lstm(y)
+        y = self.inter_linear(y).view(batch, chunk, chunks, size)
+        return x + self.inter_norm(y).transpose(1, 2)  # contiguous like x
+
+
+class DPRNN(RecordsConfig, Module):
+    """Dual-path RNN separator: features ``(batch, input_size, frames)``
+    -> masks ``(batch, num_speakers, input_size, frames)``.
+
+    Args:
+        input_size: ``N``, the encoder's features.
+        bottleneck_size: Features inside the dual-path blocks.
+        hidden_size: LSTM units per direction.
+        num_blocks: Dual-path blocks.
+        chunk_size: Frames per chunk.
+        hop_size: Frames between chunk starts; default ``chunk_size // 2``
+            (50 % overlap).
+        num_speakers: ``K``.
+        mask_activation: See
+            :func:`padertorch_audio.separation.masks.get_mask_activation`.
+        norm: ``'gln'`` (paper) or ``'ln'`` inside the blocks (the input
+            is always normalised with gLN).
+
+    >>> separator = DPRNN(input_size=16, bottleneck_size=8, hidden_size=4,
+    ...                   num_blocks=1, chunk_size=10, num_speakers=3)
+    >>> separator(torch.zeros(2, 16, 47)).shape
+    torch.Size([2, 3, 16, 47])
+    """
+
+    def __init__(self, input_size: int = 64, bottleneck_size: int = 64,
+                 hidden_size: int = 128, num_blocks: int = 6,
+                 chunk_size: int = 100, hop_size: int = None,
+                 num_speakers: int = 2, mask_activation: str = 'sigmoid',
+                 norm: str = 'gln'):
+        super().__init__()
+        if hop_size is None:
+            hop_size = chunk_size // 2
+        if not 0 < hop_size <= chunk_size:
+            raise ValueError(f'Expected 0 < hop_size <= chunk_size, found '
+                             f'hop_size={hop_size}, chunk_size={chunk_size}.')
+        self.input_size, self.num_speakers = input_size, num_speakers
+        self.chunk_size, self.hop_size = chunk_size, hop_size
+        self.input_norm = GlobalNorm(input_size, channels_last=False)
+        self.bottleneck = torch.nn.Conv1d(input_size, bottleneck_size, 1)
+        self.blocks = torch.nn.ModuleList([
+            DualPathBlock(bottleneck_size, hidden_size, norm)
+            for _ in range(num_blocks)])
+        self.output_activation = get_activation('prelu')
+        self.output = torch.nn.Linear(bottleneck_size,
+                                      num_speakers * input_size)
+        self.mask_activation = get_mask_activation(mask_activation)
+
+    def forward(self, features):
+        """``(batch, input_size, frames)`` -> masks ``(batch, K,
+        input_size, frames)``."""
+        if features.dim() != 3 or features.shape[1] != self.input_size:
+            raise ValueError(
+                f'DPRNN expects features (batch, input_size='
+                f'{self.input_size}, frames), found {tuple(features.shape)}.')
+        batch, _, frames = features.shape
+        x = self.bottleneck(self.input_norm(features))
+        # (batch, size, chunks, chunk) -> channels last, contiguous
+        x = segment(x, self.chunk_size, self.hop_size)
+        x = x.permute(0, 2, 3, 1).contiguous()
+        for block in self.blocks:
+            x = block(x)
+        x = self.output(self.output_activation(x))
+        # (batch, chunks, chunk, K * N) -> (batch, K * N, chunks, chunk)
+        x = overlap_add(x.permute(0, 3, 1, 2), self.hop_size, frames)
+        x = x.view(batch, self.num_speakers, self.input_size, frames)
+        return self.mask_activation(x)
+
+
+_TASNET = 'padertorch_audio.separation.tasnet.'
+
+
+def _dprnn_tasnet(num_filters, window_length, chunk_size, hop_size,
+                  bottleneck_size, hidden_size, num_blocks):
+    return {
+        'factory': _TASNET + 'TasNet',
+        'encoder': {'factory': _TASNET + 'Encoder',
+                    'num_filters': num_filters,
+                    'window_length': window_length},
+        'separator': {'factory': 'padertorch_audio.separation.dprnn.DPRNN',
+                      'input_size': num_filters,
+                      'bottleneck_size': bottleneck_size,
+                      'hidden_size': hidden_size, 'num_blocks': num_blocks,
+                      'chunk_size': chunk_size, 'hop_size': hop_size,
+                      'num_speakers': 2},
+        'decoder': {'factory': _TASNET + 'Decoder',
+                    'num_filters': num_filters,
+                    'window_length': window_length},
+    }
+
+
+#: DPRNN-TasNet of the paper, window 16 (stride 8), chunk 100 / hop 50:
+#: ``TasNet.from_config(DPRNN_PAPER)`` (2.6M parameters).
+DPRNN_PAPER = _dprnn_tasnet(64, 16, 100, 50, 64, 128, 6)
+
+#: DPRNN-TasNet of the paper, window 2 (stride 1), chunk 250 / hop 125.
+DPRNN_PAPER_WINDOW2 = _dprnn_tasnet(64, 2, 250, 125, 64, 128, 6)
+
+#: A tiny DPRNN-TasNet for tests and examples (about 21k parameters).
+TINY_DPRNN = _dprnn_tasnet(16, 16, 20, 10, 16, 16, 2)
