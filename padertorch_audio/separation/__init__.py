@@ -1,11 +1,14 @@
 """Source separation: TasNet (learned or STFT encoder/decoder) with the
-DPRNN, Conv-TasNet (TCN) and BLSTM separators.
+DPRNN, Conv-TasNet (TCN) and BLSTM separators, and :func:`separate` for
+recordings of any length.
 
 >>> import torch
->>> from padertorch_audio.separation import TasNet, TINY_DPRNN
+>>> from padertorch_audio.separation import TasNet, TINY_DPRNN, separate
 >>> model = TasNet.from_config(TINY_DPRNN)
 >>> model({'observation': torch.randn(3, 8000)}).shape
 torch.Size([3, 2, 8000])
+>>> separate(model, torch.randn(8000), sample_rate=8000).shape
+torch.Size([2, 8000])
 
 Paper configurations (use with ``TasNet.from_config`` / ``get_config``):
 :data:`DPRNN_PAPER`, :data:`DPRNN_PAPER_WINDOW2`, :data:`CONVTASNET_PAPER`,
@@ -19,6 +22,7 @@ from padertorch_audio.separation.dprnn import (
 from padertorch_audio.separation.masks import get_mask_activation
 from padertorch_audio.separation.pit_blstm import (
     PIT_BLSTM_PAPER, PITBLSTM, TINY_PIT_BLSTM, BLSTMSeparator)
+from padertorch_audio.separation.separate import separate
 from padertorch_audio.separation.tasnet import (
     Decoder, Encoder, IstftDecoder, StftEncoder, TasNet)
 
@@ -33,6 +37,7 @@ __all__ = [
     'BLSTMSeparator',
     'PITBLSTM',
     'get_mask_activation',
+    'separate',
     'DPRNN_PAPER',
     'DPRNN_PAPER_WINDOW2',
     'CONVTASNET_PAPER',
