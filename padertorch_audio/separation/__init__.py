@@ -1,12 +1,10 @@
 """Source separation: TasNet (learned or STFT encoder/decoder) with the
-DPRNN, Conv-TasNet (TCN) and BLSTM separators, and :func:`separate` for
-recordings of any length.
+DPRNN, Conv-TasNet (TCN) and BLSTM separators, long-file :func:`separate`
+and exported models (:func:`export_model`, :func:`load_model`).
 
 >>> import torch
 >>> from padertorch_audio.separation import TasNet, TINY_DPRNN, separate
 >>> model = TasNet.from_config(TINY_DPRNN)
->>> model({'observation': torch.randn(3, 8000)}).shape
-torch.Size([3, 2, 8000])
 >>> separate(model, torch.randn(8000), sample_rate=8000).shape
 torch.Size([2, 8000])
 
@@ -19,6 +17,8 @@ from padertorch_audio.separation.convtasnet import (
     CONVTASNET_PAPER, TCN, TINY_CONVTASNET)
 from padertorch_audio.separation.dprnn import (
     DPRNN, DPRNN_PAPER, DPRNN_PAPER_WINDOW2, TINY_DPRNN)
+from padertorch_audio.separation.export import (
+    ExportedModelError, export_model, load_model)
 from padertorch_audio.separation.masks import get_mask_activation
 from padertorch_audio.separation.pit_blstm import (
     PIT_BLSTM_PAPER, PITBLSTM, TINY_PIT_BLSTM, BLSTMSeparator)
@@ -38,6 +38,9 @@ __all__ = [
     'PITBLSTM',
     'get_mask_activation',
     'separate',
+    'export_model',
+    'load_model',
+    'ExportedModelError',
     'DPRNN_PAPER',
     'DPRNN_PAPER_WINDOW2',
     'CONVTASNET_PAPER',
