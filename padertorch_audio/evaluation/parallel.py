@@ -133,10 +133,17 @@ _worker_function = None
 def _initialize_worker(evaluate_fn):
     global _worker_function
     _worker_function = evaluate_fn
+    # One thread per process: the parallelism is over the processes (many
+    # processes with many BLAS/OpenMP threads each are slower, not faster).
     torch = sys.modules.get('torch')
     if torch is not None:
-        # One thread per process: the parallelism is over the processes.
         torch.set_num_threads(1)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: then numpy's BLAS keeps its threads
+        pass
+    else:
+        threadpool_limits(1)
 
 
 def _evaluate_one(evaluate_fn, item):
@@ -223,7 +230,8 @@ def evaluate_utterances(items, evaluate_fn, results_path, num_workers=None,
             in this process. With the 'fork' start method (Linux, macOS
             with care) ``evaluate_fn`` may be any function, e.g. a closure
             holding a model; with 'spawn' (Windows) it must be picklable.
-            Each worker uses one torch thread.
+            Each worker uses one torch thread (and one BLAS thread where
+            threadpoolctl is installed).
         progress: Show a tqdm progress bar (on stderr).
         retry_errors: Also evaluate again the items whose stored result is
             an error record (the new line supersedes the old one).
