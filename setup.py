@@ -63,6 +63,10 @@ setup(
                                     'recipes', 'recipes.*']),
     install_requires=install_requires,
     extras_require=extras_require,
-    entry_points={},
+    entry_points={
+        'console_scripts': [
+            'padertorch-audio = padertorch_audio.cli:main',
+        ],
+    },
     license='MIT',
 )
