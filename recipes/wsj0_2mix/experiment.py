@@ -1,0 +1,256 @@
+"""The sacred experiment of the recipe: one config, one command per stage.
+
+    python -m recipes.wsj0_2mix prepare  with wsj0_2mix_root=/data
+    python -m recipes.wsj0_2mix train    with dprnn exp_dir=exp/dprnn
+    python -m recipes.wsj0_2mix evaluate with exp_dir=exp/dprnn dataset=tt
+    python -m recipes.wsj0_2mix export   with exp_dir=exp/dprnn
+    python -m recipes.wsj0_2mix separate with exp_dir=exp/dprnn
+
+Named configs pick the model: ``toy`` (the default, small enough to train on
+a CPU), ``dprnn`` (paper, window 16), ``dprnn_window2``, ``convtasnet``,
+``pit_blstm``. Any key can be changed with ``key=value`` (nested keys with
+dots, e.g. ``trainer.optimizer.lr=5e-4``).
+"""
+import copy
+import json
+from pathlib import Path
+
+import sacred
+from sacred.observers import FileStorageObserver
+
+from padertorch_audio import separation
+
+RECIPE_DIR = Path(__file__).resolve().parent
+
+
+class _Experiment(sacred.Experiment):
+    """Records the training runs in ``<exp_dir>/sacred/<run id>/`` (config,
+    host, packages, captured output), wherever ``exp_dir`` points."""
+
+    def _create_run(self, command_name=None, *args, **kwargs):
+        run = super()._create_run(command_name, *args, **kwargs)
+        if command_name == 'train':
+            run.observers.append(FileStorageObserver(
+                str(Path(run.config['exp_dir']) / 'sacred')))
+        return run
+
+
+ex = _Experiment('wsj0_2mix', save_git_info=False)
+
+# A DPRNN-TasNet small enough to train on a 2-core CPU in minutes (toy).
+TOY_DPRNN = copy.deepcopy(separation.DPRNN_PAPER)
+TOY_DPRNN['separator'].update(
+    bottleneck_size=32, hidden_size=32, num_blocks=3, chunk_size=50,
+    hop_size=25)
+
+
+def _model(config, num_speakers):
+    config = copy.deepcopy(config)
+    if 'num_speakers' in config.get('separator', {}):
+        config['separator']['num_speakers'] = num_speakers
+    elif 'num_speakers' in config:
+        config['num_speakers'] = num_speakers
+    return config
+
+
+@ex.config
+def config():
+    # ---- data (stage 0) ----
+    wsj0_2mix_root = None        # None: generate and use the toy corpus
+    toy_root = str(RECIPE_DIR / 'data' / 'toy')
+    toy_size = 'small'
+    num_speakers = 2
+    sample_rate = '8k'           # '8k' or '16k'
+    mode = 'min'                 # 'min' or 'max'
+    database_json = str(
+        RECIPE_DIR / 'data'
+        / f'wsj0_{num_speakers}mix_{sample_rate}_{mode}'
+        f'{"" if wsj0_2mix_root else "_toy"}.json')
+
+    # ---- training (stage 1) ----
+    tag = 'toy_dprnn'
+    exp_dir = str(RECIPE_DIR / 'exp' / tag)
+    model = _model(TOY_DPRNN, num_speakers)
+    batch_size = 4
+    segment_seconds = 4.0
+    num_workers = 2              # background threads that load audio
+    validation_examples = None   # None: the whole cv set
+    trainer = {
+        'factory': 'padertorch_audio.train.trainer.Trainer',
+        'model': model,
+        'storage_dir': exp_dir,
+        'optimizer': {'factory': 'padertorch_audio.train.optimizer.Adam',
+                      'lr': 1e-3, 'gradient_clipping': 5.0},
+        'loss_weights': {'si_sdr': 1.0, 'log_mse': 0.0, 'log1p_mse': 0.0},
+        'summary_trigger': [50, 'iteration'],
+        'checkpoint_trigger': [1, 'epoch'],
+        'stop_trigger': [100, 'epoch'],
+    }
+    back_off_patience = 3
+    early_stopping_patience = 10
+
+    # ---- evaluation (stage 2), export (3), separation (4) ----
+    dataset = 'tt'
+    checkpoint = 'best'          # 'best', 'latest' or a file name
+    num_eval_workers = None      # None: all cores
+    metrics = ['si_sdr', 'si_sdri', 'sdr', 'sdri', 'pesq', 'stoi']
+    max_eval_examples = None
+    model_file = str(Path(exp_dir) / 'model.pt')
+    separate_examples = 3
+
+
+@ex.named_config
+def toy():
+    tag = 'toy_dprnn'  # noqa: F841 (sacred reads the local names)
+
+
+@ex.named_config
+def dprnn():
+    tag = 'dprnn'  # noqa: F841
+    model = separation.DPRNN_PAPER  # noqa: F841
+    trainer = {'summary_trigger': [1000, 'iteration']}  # noqa: F841
+
+
+@ex.named_config
+def dprnn_window2():
+    tag = 'dprnn_window2'  # noqa: F841
+    model = separation.DPRNN_PAPER_WINDOW2  # noqa: F841
+    batch_size = 2  # noqa: F841
+
+
+@ex.named_config
+def convtasnet():
+    tag = 'convtasnet'  # noqa: F841
+    model = separation.CONVTASNET_PAPER  # noqa: F841
+
+
+@ex.named_config
+def pit_blstm():
+    tag = 'pit_blstm'  # noqa: F841
+    model = separation.PIT_BLSTM_PAPER  # noqa: F841
+    trainer = {'loss_weights': {  # noqa: F841
+        'si_sdr': 0.0, 'log_mse': 1.0, 'log1p_mse': 0.0}}
+
+
+@ex.command(unobserved=True)
+def prepare(wsj0_2mix_root, toy_root, toy_size, num_speakers, sample_rate,
+            mode, database_json):
+    """Stage 0: the database JSON (the toy corpus when no root is given)."""
+    from recipes.wsj0_2mix.prepare import prepare_database
+    root = wsj0_2mix_root
+    if root is None:
+        from padertorch_audio.toy import create_wsj0_2mix
+        banner = '#' * 78
+        print(f'{banner}\n# No wsj0_2mix_root given: using the TOY corpus in '
+              f'{toy_root}\n# (synthetic voices; its numbers say nothing about '
+              f'WSJ0-2mix).\n{banner}', flush=True)
+        create_wsj0_2mix(toy_root, size=toy_size)
+        root = toy_root
+    counts = prepare_database(root, database_json, num_speakers,
+                              sample_rate, mode)
+    print(f'Wrote {database_json}: '
+          + ', '.join(f'{name} {n}' for name, n in counts.items())
+          + ' examples.')
+
+
+def _build_trainer(trainer, model):
+    import padertorch_audio as pa
+    config = copy.deepcopy(trainer)
+    config['model'] = model
+    return pa.Trainer.from_config(config)
+
+
+@ex.command
+def train(_config, trainer, model, database_json, batch_size,
+          segment_seconds, num_workers, validation_examples, sample_rate,
+          back_off_patience, early_stopping_patience, exp_dir):
+    """Stage 1: train (resumes when the experiment dir holds a run)."""
+    from recipes.wsj0_2mix import data
+    rate = {'8k': 8000, '16k': 16000}[sample_rate]
+    trainer = _build_trainer(trainer, model)
+    trainer.register_validation_hook(
+        data.validation_data(database_json, 'cv',
+                             max_examples=validation_examples),
+        metric='si_sdr', maximize=True, max_checkpoints=1,
+        n_back_off=1, back_off_patience=back_off_patience,
+        early_stopping_patience=early_stopping_patience)
+    training = data.training_data(
+        database_json, 'tr', batch_size=batch_size,
+        segment_seconds=segment_seconds, sample_rate=rate,
+        num_workers=num_workers)
+    resume = (Path(exp_dir) / 'checkpoints' / 'ckpt_latest.pth').exists()
+    trainer.train(training, resume=resume)
+
+
+def _checkpoint_path(exp_dir, checkpoint):
+    directory = Path(exp_dir) / 'checkpoints'
+    if checkpoint == 'best':
+        found = sorted(directory.glob('ckpt_best_*.pth'))
+        if not found:
+            raise FileNotFoundError(
+                f'No best checkpoint in {directory}: train first (stage 1).')
+        return found[0]
+    if checkpoint == 'latest':
+        return directory / 'ckpt_latest.pth'
+    return directory / checkpoint
+
+
+def load_trained_model(exp_dir, checkpoint='best'):
+    """The model of an experiment dir with the weights of a checkpoint."""
+    import padertorch_audio as pa
+    from padertorch_audio.train.checkpoint import load_checkpoint
+    config = json.loads((Path(exp_dir) / 'config.json').read_text())
+    model = pa.Module.from_config(config['model'])
+    path = _checkpoint_path(exp_dir, checkpoint)
+    model.load_state_dict(load_checkpoint(path)['model'])
+    return model.eval(), path
+
+
+@ex.command(unobserved=True)
+def evaluate(exp_dir, database_json, dataset, checkpoint, num_eval_workers,
+             metrics, max_eval_examples, sample_rate):
+    """Stage 2: per-utterance metrics, means and a report in eval/."""
+    from recipes.wsj0_2mix.evaluate import evaluate_experiment
+    model, path = load_trained_model(exp_dir, checkpoint)
+    rate = {'8k': 8000, '16k': 16000}[sample_rate]
+    final = evaluate_experiment(
+        model, database_json, dataset, Path(exp_dir) / 'eval' / dataset,
+        sample_rate=rate, metrics=metrics, num_workers=num_eval_workers,
+        max_examples=max_eval_examples)
+    print(f'{dataset} ({path.name}): ' + ', '.join(
+        f'{name} {value:.2f}' for name, value in final['means'].items()
+        if value is not None))
+    return final
+
+
+@ex.command(unobserved=True)
+def export(exp_dir, checkpoint, model_file, sample_rate, num_speakers,
+           dataset):
+    """Stage 3: one model file for `padertorch-audio separate`."""
+    from padertorch_audio.separation import export_model
+    model, path = load_trained_model(exp_dir, checkpoint)
+    evaluation = Path(exp_dir) / 'eval' / dataset / 'final_metrics.json'
+    ranking = Path(exp_dir) / 'checkpoints' / 'ckpt_ranking.json'
+    export_model(
+        model, model_file, sample_rate={'8k': 8000, '16k': 16000}[sample_rate],
+        num_speakers=num_speakers,
+        training_summary=(json.loads(ranking.read_text())
+                          if ranking.exists() else None),
+        evaluation_summary=(json.loads(evaluation.read_text())
+                            if evaluation.exists() else None))
+    print(f'Exported {path} to {model_file}')
+
+
+@ex.command(unobserved=True)
+def separate(model_file, database_json, dataset, separate_examples, exp_dir):
+    """Stage 4: run `padertorch-audio separate` on a few test mixtures."""
+    from padertorch_audio.cli import main as cli
+    from padertorch_audio.data.database import load_database
+    examples = load_database(database_json).get_dataset(dataset)
+    inputs = [examples[i]['audio_path']['observation']
+              for i in range(min(separate_examples, len(examples)))]
+    out_dir = Path(exp_dir) / 'separated'
+    status = cli(['separate', '--model', str(model_file), *inputs,
+                  '-o', str(out_dir)])
+    print(f'Separated {len(inputs)} mixtures into {out_dir}')
+    return status
