@@ -31,7 +31,8 @@ medium    251 x 2 x 10         40 x 2 x 5      40 x 2 x 5      6,483
 (the real train-clean-100 has 251 speakers, dev-clean and test-clean 40
 each; small has 12 utterances per training speaker, enough for an 80/10/10
 split per speaker). Files: the FLACs, a transcript per chapter and
-``SPEAKERS.TXT``.
+``SPEAKERS.TXT``. Measured with 2 processes on a 2-core machine: tiny 0.25 s
+(0.9 MB), small 3 s (12 MB), medium about 80 s (about 230 MB).
 
 >>> import tempfile
 >>> with tempfile.TemporaryDirectory() as root:
