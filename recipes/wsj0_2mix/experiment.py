@@ -84,7 +84,7 @@ def config():
         'loss_weights': {'si_sdr': 1.0, 'log_mse': 0.0, 'log1p_mse': 0.0},
         'summary_trigger': [50, 'iteration'],
         'checkpoint_trigger': [1, 'epoch'],
-        'stop_trigger': [100, 'epoch'],
+        'stop_trigger': [25, 'epoch'],   # toy: about 10 minutes on 2 cores
     }
     back_off_patience = 3
     early_stopping_patience = 10
@@ -104,16 +104,21 @@ def toy():
     tag = 'toy_dprnn'  # noqa: F841 (sacred reads the local names)
 
 
+PAPER_TRAINING = {'summary_trigger': [1000, 'iteration'],
+                  'stop_trigger': [200, 'epoch']}
+
+
 @ex.named_config
 def dprnn():
     tag = 'dprnn'  # noqa: F841
     model = separation.DPRNN_PAPER  # noqa: F841
-    trainer = {'summary_trigger': [1000, 'iteration']}  # noqa: F841
+    trainer = PAPER_TRAINING  # noqa: F841
 
 
 @ex.named_config
 def dprnn_window2():
     tag = 'dprnn_window2'  # noqa: F841
+    trainer = PAPER_TRAINING  # noqa: F841
     model = separation.DPRNN_PAPER_WINDOW2  # noqa: F841
     batch_size = 2  # noqa: F841
 
@@ -121,6 +126,7 @@ def dprnn_window2():
 @ex.named_config
 def convtasnet():
     tag = 'convtasnet'  # noqa: F841
+    trainer = PAPER_TRAINING  # noqa: F841
     model = separation.CONVTASNET_PAPER  # noqa: F841
 
 
@@ -128,7 +134,7 @@ def convtasnet():
 def pit_blstm():
     tag = 'pit_blstm'  # noqa: F841
     model = separation.PIT_BLSTM_PAPER  # noqa: F841
-    trainer = {'loss_weights': {  # noqa: F841
+    trainer = {**PAPER_TRAINING, 'loss_weights': {  # noqa: F841
         'si_sdr': 0.0, 'log_mse': 1.0, 'log1p_mse': 0.0}}
 
 
