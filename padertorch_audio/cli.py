@@ -23,7 +23,6 @@ atomically).
 """
 import argparse
 import os
-import struct
 import sys
 from pathlib import Path
 
@@ -167,36 +166,6 @@ def _check_outputs(inputs, model_path, output_dir, num_speakers):
     return None
 
 
-def _wav_truncation(path):
-    """A message when `path` is a RIFF/WAVE file whose data chunk is
-    shorter than its header says (libsndfile reads such files silently
-    shorter), else None."""
-    try:
-        with open(path, 'rb') as file:
-            size = os.fstat(file.fileno()).st_size
-            header = file.read(12)
-            if len(header) < 12 or header[:4] != b'RIFF' \
-                    or header[8:12] != b'WAVE':
-                return None
-            position = 12
-            while position + 8 <= size:
-                file.seek(position)
-                chunk_id, chunk_size = struct.unpack('<4sI', file.read(8))
-                position += 8
-                if chunk_id == b'data':
-                    available = size - position
-                    if chunk_size not in (0, 0xFFFFFFFF) \
-                            and chunk_size > available:
-                        return (f'truncated WAV file: the header announces '
-                                f'{chunk_size} bytes of samples, the file '
-                                f'holds {available}')
-                    return None
-                position += chunk_size + (chunk_size & 1)
-    except OSError:
-        return None  # read_audio reports it
-    return None
-
-
 def _read_input(path, channel, mixdown, say):
     """The mono signal ``(samples,)`` float32, its sample rate and the
     subtype for the outputs."""
@@ -208,9 +177,6 @@ def _read_input(path, channel, mixdown, say):
         raise _InputError(f'{path}: is a directory, expected an audio file')
     if path.is_file() and path.stat().st_size == 0:
         raise _InputError(f'{path}: empty file (0 bytes)')
-    truncation = _wav_truncation(path)
-    if truncation:
-        raise _InputError(f'{path}: {truncation}')
     try:
         signal, sample_rate = read_audio(path, dtype='float32')
         subtype = soundfile.info(str(path)).subtype

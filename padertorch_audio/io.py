@@ -12,6 +12,7 @@ import json
 import os
 import re
 import secrets
+import struct
 import tempfile
 from pathlib import Path
 
@@ -228,6 +229,36 @@ class AudioFileError(ValueError):
     """An audio file cannot be read: missing, empty, truncated or no audio."""
 
 
+def wav_truncation(path):
+    """A message when `path` is a RIFF/WAVE file whose data chunk is
+    shorter than its header says (libsndfile reads such files silently
+    shorter), else None."""
+    try:
+        with open(path, 'rb') as file:
+            size = os.fstat(file.fileno()).st_size
+            header = file.read(12)
+            if len(header) < 12 or header[:4] != b'RIFF' \
+                    or header[8:12] != b'WAVE':
+                return None
+            position = 12
+            while position + 8 <= size:
+                file.seek(position)
+                chunk_id, chunk_size = struct.unpack('<4sI', file.read(8))
+                position += 8
+                if chunk_id == b'data':
+                    available = size - position
+                    if chunk_size not in (0, 0xFFFFFFFF) \
+                            and chunk_size > available:
+                        return (f'truncated WAV file: the header announces '
+                                f'{chunk_size} bytes of samples, the file '
+                                f'holds {available}')
+                    return None
+                position += chunk_size + (chunk_size & 1)
+    except OSError:
+        return None  # read_audio reports it
+    return None
+
+
 def read_audio(path, start=0, stop=None, dtype='float32'):
     """Read an audio file (anything libsndfile reads: WAV, FLAC, ...).
 
@@ -249,6 +280,9 @@ def read_audio(path, start=0, stop=None, dtype='float32'):
     path = Path(path)
     if not path.is_file():
         raise AudioFileError(f'{path}: file not found.')
+    truncation = wav_truncation(path)
+    if truncation:
+        raise AudioFileError(f'{path}: {truncation}.')
     try:
         signal, sample_rate = soundfile.read(
             path, start=start, stop=stop, dtype=dtype, always_2d=True)

@@ -40,3 +40,13 @@ def test_errors_name_the_file(tmp_path):
         read_audio(tmp_path / 'empty.wav')
     with pytest.raises(ValueError, match=r'shape \(1, 2, 3\)'):
         write_audio(tmp_path / 'bad.wav', np.zeros((1, 2, 3)), 8000)
+
+
+def test_a_truncated_wav_is_an_error_not_a_shorter_signal(tmp_path):
+    path = tmp_path / 'cut.wav'
+    write_audio(path, np.zeros(1000), 8000)
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) - 500])     # lose the last 250 samples
+    assert soundfile.read(path)[0].shape == (750,)  # libsndfile: silently short
+    with pytest.raises(AudioFileError, match=r'cut.wav: truncated WAV file'):
+        read_audio(path)

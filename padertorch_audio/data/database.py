@@ -16,7 +16,7 @@ from pathlib import Path
 
 import soundfile
 
-from padertorch_audio.io import dump_json
+from padertorch_audio.io import dump_json, wav_truncation
 
 __all__ = ['check_audio_files', 'write_database', 'load_database',
            'DatabaseError']
@@ -39,6 +39,9 @@ def _audio_paths(audio_path):
 
 
 def _info(path):
+    truncation = wav_truncation(path)
+    if truncation:
+        return path, None, truncation
     try:
         info = soundfile.info(path)
     except Exception as error:  # soundfile raises RuntimeError/LibsndfileError
