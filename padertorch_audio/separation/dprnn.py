@@ -15,7 +15,8 @@ features)``. Each of ``num_blocks`` dual-path blocks applies
 PReLU and a linear layer (the paper's 1x1 2-D convolution) give ``K x N``
 mask values per frame of each chunk; the chunks are overlap-added
 (:func:`padertorch_audio.ops.overlap_add`) back to ``(batch, K, N,
-frames)`` and the mask nonlinearity applied.
+frames)`` and the mask nonlinearity applied. (The linear layer commutes
+with the overlap-add, so it is applied after it, to fewer values.)
 
 Implementation: the tensors stay channels-last and contiguous, so that the
 intra-chunk LSTM reads a view ``(batch * chunks, chunk, features)`` and
@@ -142,11 +143,23 @@ class DPRNN(RecordsConfig, Module):
         x = x.permute(0, 2, 3, 1).contiguous()
         for block in self.blocks:
             x = block(x)
-        x = self.output(self.output_activation(x))
-        # (batch, chunks, chunk, K * N) -> (batch, K * N, chunks, chunk)
-        x = overlap_add(x.permute(0, 3, 1, 2), self.hop_size, frames)
-        x = x.view(batch, self.num_speakers, self.input_size, frames)
-        return self.mask_activation(x)
+        # The output layer (the paper's 1x1 2-D convolution) is linear and
+        # acts on every frame of every chunk, so it commutes with the
+        # overlap-add: overlap-add the bottleneck features (fewer than the
+        # K x N outputs), then apply it to the frames (its bias counted once
+        # per chunk that covers a frame).
+        x = self.output_activation(x).permute(0, 3, 1, 2)  # (b, size, S, K)
+        x = overlap_add(x, self.hop_size, frames)  # (batch, size, frames)
+        masks = torch.nn.functional.conv1d(x, self.output.weight[..., None])
+        masks = masks + self.output.bias[:, None] * self._coverage(frames, x)
+        masks = masks.view(batch, self.num_speakers, self.input_size, frames)
+        return self.mask_activation(masks)
+
+    def _coverage(self, frames, like):
+        """``(frames,)``: how many chunks cover each frame."""
+        ones = like.new_ones(1, 1, frames)
+        return overlap_add(segment(ones, self.chunk_size, self.hop_size),
+                           self.hop_size, frames)[0]
 
 
 _TASNET = 'padertorch_audio.separation.tasnet.'
