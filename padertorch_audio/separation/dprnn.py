@@ -59,28 +59,29 @@ class DualPathBlock(Module):
 
     def __init__(self, size: int, hidden_size: int, norm: str = 'gln'):
         super().__init__()
-        self.intra_lstm = torch.nn.LSTM(size, hidden_size, batch_first=True,
-                                        bidirectional=True)
+        # Sequence-first LSTMs: their outputs (time, batch, 2 * hidden) are
+        # contiguous, so the projections read them without a copy, and the
+        # inter-chunk LSTM reads (chunks, batch * chunk, size) directly.
+        self.intra_lstm = torch.nn.LSTM(size, hidden_size, bidirectional=True)
         self.intra_linear = torch.nn.Linear(2 * hidden_size, size)
         self.intra_norm = make_norm(norm, size, channels_last=True)
-        self.inter_lstm = torch.nn.LSTM(size, hidden_size, batch_first=True,
-                                        bidirectional=True)
+        self.inter_lstm = torch.nn.LSTM(size, hidden_size, bidirectional=True)
         self.inter_linear = torch.nn.Linear(2 * hidden_size, size)
         self.inter_norm = make_norm(norm, size, channels_last=True)
 
     def forward(self, x):
         batch, chunks, chunk, size = x.shape
         # Intra-chunk: every chunk is a sequence of `chunk` frames.
-        y, _ = self.intra_lstm(x.view(batch * chunks, chunk, size))
-        y = self.intra_linear(y).view(batch, chunks, chunk, size)
+        y = x.view(batch * chunks, chunk, size).transpose(0, 1)
+        y = self.intra_linear(self.intra_lstm(y)[0])  # (chunk, b * S, size)
+        y = y.transpose(0, 1).reshape(batch, chunks, chunk, size)
         x = x + self.intra_norm(y)
         # Inter-chunk: every position in the chunk is a sequence over the
-        # chunks. The norms' statistics do not depend on the layout.
-        y = x.transpose(1, 2).contiguous().view(batch * chunk, chunks, size)
-        y, _ = self.inter_lstm(y)
-        y = self.inter_linear(y).view(batch, chunk, chunks, size)
-        return x + self.inter_norm(y).transpose(1, 2)  # contiguous like x
-
+        # chunks (a view without copy for batch 1).
+        y = x.transpose(0, 1).reshape(chunks, batch * chunk, size)
+        y = self.inter_linear(self.inter_lstm(y)[0])  # (S, b * chunk, size)
+        y = y.view(chunks, batch, chunk, size).transpose(0, 1)
+        return x + self.inter_norm(y)
 
 class DPRNN(RecordsConfig, Module):
     """Dual-path RNN separator: features ``(batch, input_size, frames)``

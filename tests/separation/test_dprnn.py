@@ -59,14 +59,14 @@ def reference_block(block, x):
     intra = torch.empty_like(x)
     for b in range(batch):
         for s in range(chunks):
-            output, _ = block.intra_lstm(x[b, s][None])
-            intra[b, s] = block.intra_linear(output[0])
+            output, _ = block.intra_lstm(x[b, s][:, None])  # (time, 1, .)
+            intra[b, s] = block.intra_linear(output[:, 0])
     x = x + norm_of(block.intra_norm)(intra)
     inter = torch.empty_like(x)
     for b in range(batch):
         for k in range(chunk):
-            output, _ = block.inter_lstm(x[b, :, k][None])
-            inter[b, :, k] = block.inter_linear(output[0])
+            output, _ = block.inter_lstm(x[b, :, k][:, None])
+            inter[b, :, k] = block.inter_linear(output[:, 0])
     return x + norm_of(block.inter_norm)(inter)
 
 
