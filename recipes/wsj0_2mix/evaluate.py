@@ -17,7 +17,8 @@ def evaluate_experiment(model, database_json, dataset, eval_dir, sample_rate,
     Writes to ``eval_dir``: ``results.jsonl`` (one line per utterance, as
     they finish; a re-run skips those), ``per_utterance.csv`` and
     ``.json``, ``final_metrics.json`` (means) and ``report.png``.
-    Utterances that failed before are tried again.
+    Utterances that failed before are tried again. Utterances up to 60 s
+    are separated in one pass (no chunking).
     """
     eval_dir = Path(eval_dir)
     eval_dir.mkdir(parents=True, exist_ok=True)
@@ -31,7 +32,7 @@ def evaluate_experiment(model, database_json, dataset, eval_dir, sample_rate,
         torch.set_num_threads(1)
         example = load_example(item)
         estimate = separate(model, example['observation'],
-                            sample_rate=sample_rate)
+                            sample_rate=sample_rate, chunk_seconds=60.)
         return evaluation.separation_metrics(
             estimate, example['speech_source'], example['observation'],
             sample_rate, metrics)
@@ -53,7 +54,8 @@ def evaluate_experiment(model, database_json, dataset, eval_dir, sample_rate,
             'example_id': item['example_id'],
             'mixture': loaded['observation'],
             'estimate': separate(model, loaded['observation'],
-                                 sample_rate=sample_rate),
+                                 sample_rate=sample_rate,
+                                 chunk_seconds=60.),
             'reference': loaded['speech_source'],
             'sample_rate': sample_rate,
             'permutation': done[0].get('permutation'),
