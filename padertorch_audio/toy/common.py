@@ -34,6 +34,7 @@ import logging
 import multiprocessing
 import os
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -338,3 +339,37 @@ class WorkerPool:
             return [function(job) for job in jobs]
         chunksize = max(1, min(8, len(jobs) // (4 * self.processes)))
         return self._pool.map(function, jobs, chunksize=chunksize)
+
+
+# --------------------------------------------------------------------------
+# The steps every corpus shares
+# --------------------------------------------------------------------------
+
+def create(corpus, corpus_dir, sizes, root, size, seed, processes, write):
+    """Check the arguments and ``root``, run ``write``, write the marker.
+
+    ``write(root, size, seed, parameters, pool) -> {relative path: digest}``
+    writes the corpus files (the corpus-specific part). A complete corpus of
+    the same parameters is left as it is; returns ``root / corpus_dir``.
+    """
+    check_size(size, sizes)
+    seed = check_seed(seed)
+    processes = check_processes(processes)
+    root = Path(root).expanduser().absolute()
+    parameters = Parameters(corpus, size, seed)
+    state = open_root(root, parameters)
+    path = root / corpus_dir
+    if state == 'complete':
+        logger.info(f'The toy corpus {parameters.describe()} is already '
+                    f'complete in {path}: nothing written.')
+        return path
+    logger.info(f'{"Resuming" if state == "resume" else "Writing"} the toy '
+                f'corpus {parameters.describe()} in {path} ...')
+    start = time.perf_counter()
+    with WorkerPool(processes) as pool:
+        digests = write(root, size, seed, parameters, pool)
+    marker = finish(root, parameters, digests)
+    logger.info(f'Wrote {marker["num_files"]} files of the toy corpus '
+                f'{parameters.describe()} to {path} in '
+                f'{time.perf_counter() - start:.1f} s.')
+    return path

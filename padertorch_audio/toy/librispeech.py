@@ -190,17 +190,24 @@ def create_librispeech(root, size='small', seed=0, *, processes=None):
         ToyCorpusError: ``root`` holds something else; nothing is touched.
         NotADirectoryError, PermissionError: ``root`` cannot be written.
     """
-    common.check_size(size, SIZES)
-    seed = common.check_seed(seed)
-    processes = common.check_processes(processes)
-    root = Path(root).expanduser().absolute()
-    parameters = common.Parameters(CORPUS, size, seed)
-    state = common.open_root(root, parameters)
-    corpus = root / CORPUS_DIR
-    if state == 'complete':
-        logger.info(f'The toy corpus {parameters.describe()} is already '
-                    f'complete in {corpus}: nothing written.')
-        return corpus
+    return common.create(CORPUS, CORPUS_DIR, SIZES, root, size, seed,
+                         processes, _write)
+
+
+def _write(root, size, seed, parameters, pool):
+    speakers, chapters = _plan(root, size, seed)
+    for chapter in chapters:
+        (root / chapter.directory).mkdir(parents=True, exist_ok=True)
+    digests, minutes = {}, {}
+    for chapter, (written, seconds) in zip(
+            chapters, pool.map(_write_chapter, chapters)):
+        digests.update(written)
+        speaker_id = chapter.speaker.speaker_id
+        minutes[speaker_id] = minutes.get(speaker_id, 0) + seconds / 60
+    digests.update([common.write_file(
+        root, f'{CORPUS_DIR}/SPEAKERS.TXT',
+        _speakers_table(speakers, minutes, parameters))])
+    return digests
     logger.info(f'{"Resuming" if state == "resume" else "Writing"} the toy '
                 f'corpus {parameters.describe()} in {corpus} ...')
     start = time.perf_counter()

@@ -340,17 +340,23 @@ def create_wsj0_2mix(root, size='small', seed=0, *, processes=None):
         ToyCorpusError: ``root`` holds something else; nothing is touched.
         NotADirectoryError, PermissionError: ``root`` cannot be written.
     """
-    common.check_size(size, SIZES)
-    seed = common.check_seed(seed)
-    processes = common.check_processes(processes)
-    root = Path(root).expanduser().absolute()
-    parameters = common.Parameters(CORPUS, size, seed)
-    state = common.open_root(root, parameters)
-    corpus = root / CORPUS_DIR
-    if state == 'complete':
-        logger.info(f'The toy corpus {parameters.describe()} is already '
-                    f'complete in {corpus}: nothing written.')
-        return corpus
+    return common.create(CORPUS, CORPUS_DIR, SIZES, root, size, seed,
+                         processes, _write)
+
+
+def _write(root, size, seed, parameters, pool):
+    plan = _plan(root, size, seed)
+    for num_speakers, mixtures in plan.items():
+        for sample_rate in SAMPLE_RATES:
+            for mode in MODES:
+                for dataset in DATASETS:
+                    for folder in ['mix'] + [f's{k + 1}'
+                                             for k in range(num_speakers)]:
+                        directory = _directory(
+                            num_speakers, sample_rate, mode, dataset)
+                        (root / directory / folder).mkdir(
+                            parents=True, exist_ok=True)
+    return _generate(plan, seed, pool)
     logger.info(f'{"Resuming" if state == "resume" else "Writing"} the toy '
                 f'corpus {parameters.describe()} in {corpus} ...')
     start = time.perf_counter()
