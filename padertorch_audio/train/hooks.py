@@ -20,6 +20,10 @@ default to 50, so their state is in the checkpoint written at the same
 trigger. ``state_dict`` / ``load_state_dict`` store a hook's state in every
 checkpoint (plain Python values and tensors only), under ``hook.name``.
 
+In a distributed run every rank calls every hook (the checkpoint holds rank
+0's hook states); ``trainer.writer`` writes nothing on the other ranks, and
+``trainer.is_main_process`` tells a hook whether to write files.
+
 A user hook, e.g. one that logs the weight norm every 100 iterations::
 
     class WeightNormHook(padertorch_audio.Hook):
@@ -52,6 +56,7 @@ import torch
 
 from padertorch_audio.train.triggers import Trigger
 from padertorch_audio.train import checkpoint as ckpt
+from padertorch_audio.train import distributed
 from padertorch_audio.io import dump_json
 
 __all__ = [
@@ -113,6 +118,18 @@ def _mean(values):
     if isinstance(values[0], torch.Tensor):
         return torch.stack([v.float() for v in values]).mean().item()
     return float(np.mean(values))
+
+
+def _merge_over_ranks(trainer, sums, count):
+    """``(sums, count)`` of all ranks added up (a distributed run)."""
+    if trainer.world_size == 1:
+        return sums, count
+    total, total_count = {}, 0
+    for rank_sums, rank_count in distributed.all_gather((sums, count)):
+        for name, value in rank_sums.items():
+            total[name] = total.get(name, 0.) + value
+        total_count += rank_count
+    return total, total_count
 
 
 def _scalar(value):
@@ -208,10 +225,13 @@ class SummaryHook(TriggeredHook):
             for key in ('histograms', 'images', 'audios', 'figures', 'texts')
             if key in self.last_review
         }
-        summary['scalars'] = {
-            name: _mean(values) for name, values in self.scalars.items()
-            if values}
+        summary['scalars'] = self._scalar_means(trainer)
         summary['scalars']['lr'] = trainer.optimizer.lr
+        if trainer.mixed_precision == 'fp16':
+            summary['scalars']['skipped_steps'] = trainer.skipped_steps
+        if not trainer.is_main_process:
+            self.reset(trainer)
+            return
         summary = trainer.model.modify_summary(summary)
         writer = trainer.writer
         write_summary(writer, summary, trainer.iteration, 'training')
@@ -221,6 +241,22 @@ class SummaryHook(TriggeredHook):
                 1000 * (seconds - self.timings.get(name, 0.)) / steps,
                 trainer.iteration)
         self.reset(trainer)
+
+    def _scalar_means(self, trainer):
+        """The interval's mean of every scalar (over all ranks)."""
+        if trainer.world_size == 1:
+            return {name: _mean(values)
+                    for name, values in self.scalars.items() if values}
+        sums = {name: _mean(values) * len(values)
+                for name, values in self.scalars.items() if values}
+        counts = {name: len(values) for name, values in self.scalars.items()
+                  if values}
+        totals, numbers = {}, {}
+        for rank_sums, rank_counts in distributed.all_gather((sums, counts)):
+            for name, value in rank_sums.items():
+                totals[name] = totals.get(name, 0.) + value
+                numbers[name] = numbers.get(name, 0) + rank_counts[name]
+        return {name: totals[name] / numbers[name] for name in totals}
 
     def post_train(self, trainer):
         self.fire(trainer)
@@ -295,15 +331,29 @@ class ValidationHook(TriggeredHook):
             return True
         return value > reference if self.maximize else value < reference
 
+    def _shard(self, trainer):
+        """This rank's validation batches: every ``world_size``-th one."""
+        if trainer.world_size == 1:
+            return self.iterable
+        if getattr(self, '_sharded', (None,))[0] is not self.iterable:
+            self._sharded = (self.iterable,
+                             distributed.shard(self.iterable, even=False))
+        return self._sharded[1]
+
     def validate(self, trainer) -> dict:
-        """Average the review scalars over the validation iterable."""
+        """Average the review scalars over the validation iterable.
+
+        In a distributed run each rank validates every ``world_size``-th
+        batch and the sums are added up over the ranks, so that all of them
+        get the values one process would compute.
+        """
         model = trainer.model
         was_training = model.training
         model.eval()
         sums, count, last_review = {}, 0, None
         try:
-            with torch.no_grad():
-                for example in self.iterable:
+            with torch.no_grad(), trainer._autocast():
+                for example in self._shard(trainer):
                     example = model.example_to_device(example, trainer.device)
                     output = model(example)
                     review = model.review(example, output)
@@ -320,6 +370,7 @@ class ValidationHook(TriggeredHook):
                     last_review = review
         finally:
             model.train(was_training)
+        sums, count = _merge_over_ranks(trainer, sums, count)
         if count == 0:
             raise ValueError(
                 'The validation iterable yielded no examples (is it a '
@@ -329,7 +380,7 @@ class ValidationHook(TriggeredHook):
         summary = {
             key: last_review[key]
             for key in ('histograms', 'images', 'audios', 'figures', 'texts')
-            if key in last_review
+            if last_review is not None and key in last_review
         }
         summary['scalars'] = scalars
         return summary
@@ -345,8 +396,10 @@ class ValidationHook(TriggeredHook):
     def fire(self, trainer):
         summary = self.validate(trainer)
         value = self.metric_value(summary['scalars'])
-        summary = trainer.model.modify_summary(summary)
-        write_summary(trainer.writer, summary, trainer.iteration, 'validation')
+        if trainer.is_main_process:
+            summary = trainer.model.modify_summary(summary)
+            write_summary(trainer.writer, summary, trainer.iteration,
+                          'validation')
         self.record(trainer, value)
 
     def record(self, trainer, value):
@@ -407,8 +460,10 @@ class CheckpointHook(TriggeredHook):
     def save(self, trainer):
         directory = trainer.checkpoint_dir
         path = ckpt.checkpoint_path(directory, trainer.iteration)
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path)  # every rank: it gathers their states
         self.last_saved_iteration = trainer.iteration
+        if not trainer.is_main_process:
+            return
         ckpt.write_link(directory / 'ckpt_latest.pth', path)
         validation = trainer.validation_hook
         keep = set()

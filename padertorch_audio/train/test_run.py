@@ -71,7 +71,8 @@ def test_run(trainer, train_iterable, validation_iterable, device=None,
                 checkpoint_trigger=(1, 'iteration'),
                 stop_trigger=(num_steps, 'iteration'),
                 virtual_minibatch_size=trainer.virtual_minibatch_size,
-                progress=False)
+                progress=False, mixed_precision=trainer.mixed_precision)
+            clone.distributed = False  # each rank checks on its own
             clone.device = device
 
             # 1. + 2. forward, review, backward on the first example.

@@ -1,4 +1,5 @@
 """The Trainer: a short optimisation loop; everything else is a hook."""
+import contextlib
 import functools
 import itertools
 import json
@@ -17,6 +18,7 @@ from padertorch_audio.base import REVIEW_KEYS
 from padertorch_audio.configurable import Configurable, build, factory_to_str
 from padertorch_audio.io import check_writable, dump_json
 from padertorch_audio.train import checkpoint as ckpt
+from padertorch_audio.train import distributed
 from padertorch_audio.train.hooks import (
     Hook, TriggeredHook, SummaryHook, ValidationHook, CheckpointHook,
     LRSchedulerHook, ProgressHook)
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 
 
 _TIMINGS = ('data', 'to_device', 'forward', 'review', 'backward', 'optimizer')
+_END = object()  # the end of an epoch's iterator
+_MIXED_PRECISION = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -63,6 +67,25 @@ class Trainer(Configurable):
             loss over equally sized batches one step equals a step on their
             concatenation.
         progress: Show a tqdm progress bar (only when stderr is a terminal).
+        mixed_precision: ``None`` (float32), ``'bf16'`` or ``'fp16'``:
+            forward and review run under ``torch.autocast`` with that
+            dtype. ``'fp16'`` scales the loss with a ``GradScaler`` (its
+            state is checkpointed); a step whose gradients overflow is
+            skipped, counted in ``skipped_steps`` and logged, not fatal.
+
+    **Distributed**: started by ``torchrun``, every process runs the same
+    script and ``train`` joins the process group (NCCL on GPUs, gloo on
+    CPUs; see :mod:`padertorch_audio.train.distributed`). The model is
+    wrapped in ``DistributedDataParallel`` (gradients averaged over the
+    ranks; ``no_sync`` on the accumulation passes of a virtual minibatch),
+    the training data is sharded (lists, DataLoaders and indexable
+    lazy_datasets are sharded automatically; ``distributed.shard`` does it
+    by hand), validation is sharded and its metrics summed over all ranks,
+    and only rank 0 writes the storage dir, the summaries and the progress
+    bar. The ranks decide together, before every forward pass, whether an
+    epoch has ended or a signal arrived, so they never wait for each other
+    in vain. Set ``trainer.distributed = False`` to train this process
+    alone inside a distributed job.
 
     An iteration is one optimizer step. The gradient norm (before
     clipping) is computed at every step when the optimizer clips gradients;
@@ -105,6 +128,7 @@ class Trainer(Configurable):
             stop_trigger=(1, 'epoch'),
             virtual_minibatch_size=1,
             progress=True,
+            mixed_precision=None,
     ):
         if not isinstance(model, torch.nn.Module):
             raise TypeError(
@@ -127,6 +151,11 @@ class Trainer(Configurable):
             raise ValueError(
                 f'virtual_minibatch_size must be a positive int, got '
                 f'{virtual_minibatch_size!r}.')
+        if mixed_precision is not None and (
+                mixed_precision not in _MIXED_PRECISION):
+            raise ValueError(
+                f"mixed_precision must be None, 'bf16' or 'fp16', got "
+                f"{mixed_precision!r}.")
         if loss_weights is not None and not isinstance(loss_weights, dict):
             raise TypeError(
                 f'loss_weights must be a dict {{name: weight}}, got '
@@ -142,6 +171,17 @@ class Trainer(Configurable):
         self.checkpoint_trigger = Trigger.new(checkpoint_trigger)
         self.stop_trigger = Trigger.new(stop_trigger)
         self.progress = progress
+        self.mixed_precision = mixed_precision
+        #: None: distributed when started by torchrun; False: this process
+        #: trains alone.
+        self.distributed = None
+        #: Keyword arguments for ``DistributedDataParallel``.
+        self.ddp_options = {}
+        #: Steps skipped because fp16 gradients overflowed.
+        self.skipped_steps = 0
+        self.rank, self.world_size = 0, 1
+        self._ddp = None
+        self._grad_scaler = None
 
         self.iteration = 0
         self.epoch = 0
@@ -196,6 +236,7 @@ class Trainer(Configurable):
             'stop_trigger': self.stop_trigger.to_config(),
             'virtual_minibatch_size': self.virtual_minibatch_size,
             'progress': self.progress,
+            'mixed_precision': self.mixed_precision,
         }
 
     # ------------------------------------------------------------------
@@ -285,8 +326,16 @@ class Trainer(Configurable):
         return self.lr_scheduler_hook
 
     @property
+    def is_main_process(self) -> bool:
+        """Rank 0 (or a single process): the one that writes files."""
+        return self.rank == 0
+
+    @property
     def writer(self):
-        """The tensorboardX SummaryWriter of ``storage_dir`` (lazy)."""
+        """The tensorboardX SummaryWriter of ``storage_dir`` (lazy); on the
+        other ranks of a distributed run, a writer that writes nothing."""
+        if not self.is_main_process:
+            return _NullWriter()
         if self._writer is None:
             from tensorboardX import SummaryWriter
             self._writer = SummaryWriter(str(self.storage_dir))
@@ -372,18 +421,32 @@ class Trainer(Configurable):
             'hooks': {self._hook_name(h): h.state_dict() for h in self.hooks},
             'rng': ckpt.get_rng_state(),
             'epoch_rng': self._epoch_rng_state,
+            'skipped_steps': self.skipped_steps,
+            'grad_scaler': (self._grad_scaler.state_dict()
+                            if self._grad_scaler is not None else None),
             'version': _version(),
         }
 
     def save_checkpoint(self, path):
-        """Write the full training state to ``path`` (atomically)."""
+        """Write the full training state to ``path`` (atomically).
+
+        In a distributed run every rank calls this (the random generator
+        states of all ranks are gathered into the file); rank 0 writes.
+        """
         norms = torch._foreach_norm(
             [p.detach() for p in self.model.parameters()])
         if norms and not torch.isfinite(torch.stack(norms)).all():
             raise NonFiniteLossError(
                 f'Not writing {path}: the model has non-finite parameters at '
                 f'iteration {self.iteration}.')
-        ckpt.save_checkpoint(self.state_dict(), path)
+        state = self.state_dict()
+        if self.world_size > 1:
+            states = distributed.all_gather(
+                (state['rng'], state['epoch_rng']))
+            state['rank_rng'] = [rng for rng, _ in states]
+            state['rank_epoch_rng'] = [epoch_rng for _, epoch_rng in states]
+        if self.is_main_process:
+            ckpt.save_checkpoint(state, path)
 
     def load_state_dict(self, state: dict, path='checkpoint'):
         self.model.load_state_dict(state['model'])
@@ -398,13 +461,23 @@ class Trainer(Configurable):
                 hook.load_state_dict(hook_states[name])
             elif hook.state_dict():
                 log.warning('%s has no state for hook %s', path, name)
-        ckpt.set_rng_state(state['rng'])
-        self._epoch_rng_state = state.get('epoch_rng')
+        self.skipped_steps = state.get('skipped_steps', 0)
+        if self._grad_scaler is not None and state.get('grad_scaler'):
+            self._grad_scaler.load_state_dict(state['grad_scaler'])
+        # One random state per rank (a single-process checkpoint has one).
+        ranks = state.get('rank_rng') or [state['rng']]
+        epoch_ranks = state.get('rank_epoch_rng') or [state.get('epoch_rng')]
+        if len(ranks) != self.world_size:
+            log.warning('%s holds the random states of %d rank(s), this run '
+                        'has %d: the resume is not exact.', path, len(ranks),
+                        self.world_size)
+        ckpt.set_rng_state(ranks[self.rank % len(ranks)])
+        self._epoch_rng_state = epoch_ranks[self.rank % len(ranks)]
 
     def back_off(self, checkpoint_path, lr_factor):
         """Reload model and optimizer from a checkpoint, scale the lr."""
         lrs = [group['lr'] for group in self.optimizer.optimizer.param_groups]
-        state = ckpt.load_checkpoint(checkpoint_path)
+        state = self._on_main(ckpt.load_checkpoint, checkpoint_path)
         self.model.load_state_dict(state['model'])
         self.optimizer.load_state_dict(state['optimizer'])
         for group, lr in zip(self.optimizer.optimizer.param_groups, lrs):
@@ -444,6 +517,9 @@ class Trainer(Configurable):
 
     def _setup_storage(self, resume):
         """Create the storage dir and write config (after the 1st review)."""
+        self._storage_ready = True
+        if not self.is_main_process:
+            return
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
         config = self.describe()
         config_path = self.storage_dir / 'config.json'
@@ -457,8 +533,8 @@ class Trainer(Configurable):
             if old != json.loads(json.dumps(config)):
                 dump_json(config, self.storage_dir
                           / f'config_resume_{self.iteration}.json')
-        dump_json(_environment(), self.storage_dir / 'environment.json')
-        self._storage_ready = True
+        dump_json({**_environment(), 'world_size': self.world_size},
+                  self.storage_dir / 'environment.json')
 
     def _epoch_iterator(self, train_iterable, skip):
         """The iterator of an epoch, ``skip`` examples in (after a resume).
@@ -507,28 +583,93 @@ class Trainer(Configurable):
         Args:
             train_iterable: Any iterable of (batched) examples: a list, a
                 ``torch.utils.data.DataLoader``, a lazy_dataset. It is
-                iterated once per epoch.
+                iterated once per epoch. In a distributed run, each rank's
+                shard of it (see the class docstring).
             resume: Continue from ``storage_dir/checkpoints/ckpt_latest.pth``
                 (model, optimizer, scheduler, hooks, iteration, epoch,
                 position in the epoch and random generator states).
-            device: Default: ``'cuda'`` when available, else ``'cpu'``.
+            device: Default: ``'cuda'`` when available (``cuda:LOCAL_RANK``
+                under torchrun), else ``'cpu'``.
         """
         if isinstance(train_iterable, (str, bytes)) or not hasattr(
                 train_iterable, '__iter__'):
             raise TypeError(
                 f'train_iterable must be an iterable of examples, got '
                 f'{type(train_iterable).__name__}.')
-        self._check_storage_dir(resume)
-        state = None
-        if resume:
-            state = ckpt.load_checkpoint(self.checkpoint_dir / 'ckpt_latest.pth')
+        created_group = self._join_group()
+        try:
+            self._train(train_iterable, resume, device)
+        except (SystemExit, KeyboardInterrupt):
+            self._leave_group(created_group)
+            raise
+        except BaseException:
+            self._ddp = None  # the process ends; the group goes with it
+            raise
+        self._leave_group(created_group)
+
+    def _join_group(self) -> bool:
+        if self.distributed is False or not distributed.is_distributed():
+            self.rank, self.world_size = 0, 1
+            return False
+        created = distributed.init_distributed()
+        self.rank = distributed.get_rank()
+        self.world_size = distributed.get_world_size()
+        return created
+
+    def _leave_group(self, created_group):
+        self._ddp = None
+        if created_group and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+    def _on_main(self, function, *args):
+        """``function(*args)`` on rank 0; its result (or error) on all."""
+        if self.world_size > 1:
+            return distributed.run_on_main(function, *args)
+        return function(*args)
+
+    def _shard(self, train_iterable):
+        """Each rank's part of the training data (distributed runs)."""
+        if self.world_size == 1 or distributed.is_sharded(train_iterable):
+            return train_iterable
+        sharded = distributed.shard(train_iterable)
+        if isinstance(sharded, distributed.StridedIterable):
+            log.warning(
+                'Rank %d reads all of train_iterable (%s) and keeps every '
+                '%d-th batch: shard it before loading (distributed.'
+                'ShardDataset, distributed.sampler) to read only its part.',
+                self.rank, type(train_iterable).__name__, self.world_size)
+        return sharded
+
+    def _default_device(self, device):
         if device is None:
             device = 'cuda' if torch.cuda.is_available() else 'cpu'
-        self.device = torch.device(device)
+        device = torch.device(device)
+        if (device.type == 'cuda' and device.index is None
+                and self.world_size > 1):
+            device = torch.device('cuda', distributed.get_local_rank())
+        return device
+
+    def _train(self, train_iterable, resume, device):
+        train_iterable = self._shard(train_iterable)
+        self._on_main(self._check_storage_dir, resume)
+        state = None
+        if resume:
+            state = self._on_main(ckpt.load_checkpoint,
+                                  self.checkpoint_dir / 'ckpt_latest.pth')
+        self.device = self._default_device(device)
+        if self.device.type == 'cuda':
+            torch.cuda.set_device(self.device)
         self.model.to(self.device)
+        self._grad_scaler = (torch.amp.GradScaler(self.device.type)
+                             if self.mixed_precision == 'fp16' else None)
         if state is not None:
             self.load_state_dict(state, self.checkpoint_dir / 'ckpt_latest.pth')
             del state
+        if self.world_size > 1:
+            self._ddp = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=(
+                    [self.device] if self.device.type == 'cuda' else None),
+                **self.ddp_options)
         try:
             self.iterations_per_epoch = -(
                 -len(train_iterable) // self.virtual_minibatch_size)
@@ -545,7 +686,7 @@ class Trainer(Configurable):
             return
 
         hooks = list(self.hooks)
-        if self.progress and _is_terminal():
+        if self.progress and self.is_main_process and _is_terminal():
             hooks.append(ProgressHook(self.stop_trigger))
         previous_handlers = self._install_signal_handlers()
         self.model.train()
@@ -554,9 +695,14 @@ class Trainer(Configurable):
             for hook in hooks:
                 hook.pre_train(self)
             self._loop(train_iterable, hooks, resume)
+            if self.world_size > 1 and self._signal is None and (
+                    distributed.any_rank([False])[0]):
+                self._signal = signal.SIGTERM  # another rank got one
             if self._signal is not None:
                 if self._storage_ready:
                     self.checkpoint_hook.save(self)
+                if self.world_size > 1:  # nobody exits before it is written
+                    distributed.barrier()
             else:
                 for hook in hooks:
                     hook.post_train(self)
@@ -573,42 +719,87 @@ class Trainer(Configurable):
         if self._stop_reason:
             log.info('Training stopped: %s', self._stop_reason)
 
+    def _autocast(self):
+        if self.mixed_precision is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type,
+                              dtype=_MIXED_PRECISION[self.mixed_precision])
+
+    def _next_example(self, iterator, passes):
+        """The next example of this rank, or ``_END`` when the epoch ends.
+
+        In a distributed run, the ranks agree on it: the epoch ends for all
+        when one rank has no example left, and a signal on any rank stops
+        all of them at the next step boundary (``_signal`` set, ``None``
+        returned).
+        """
+        example = next(iterator, _END)
+        if self.world_size == 1:
+            return example
+        ended, signalled = distributed.any_rank(
+            [example is _END, self._signal is not None])
+        if signalled and not passes:
+            if self._signal is None:
+                self._signal = signal.SIGTERM
+            return None
+        if ended and example is not _END:
+            log.warning('Rank %d has more training batches in epoch %d than '
+                        'another rank; the rest of its shard is left out. '
+                        'Give every rank equally many (distributed.shard).',
+                        self.rank, self.epoch + 1)
+            return _END
+        return example
+
     def _loop(self, train_iterable, hooks, resume):
         pre_step = [h for h in hooks if _acts_on(h, 'pre_step')]
         post_step = [h for h in hooks if _acts_on(h, 'post_step')]
         post_epoch = [h for h in hooks if _acts_on(h, 'post_epoch')]
         model = self.model
+        ddp = self._ddp
+        forward = model if ddp is None else ddp
+        scaler = self._grad_scaler
         device = self.device
         k = self.virtual_minibatch_size
         clock = time.perf_counter
 
         while True:
+            distributed.set_epoch(train_iterable, self.epoch)
             iterator = self._epoch_iterator(train_iterable, self.epoch_position)
             examples_in_epoch = 0
             passes = []  # (detached loss, losses) of the current step
             timings = self.timings
             t_end = clock()
-            for example in iterator:
+            while True:
+                example = self._next_example(iterator, passes)
+                if example is _END:
+                    break
+                if example is None:  # a signal on another rank
+                    return
                 if not passes:
                     for hook in pre_step:
                         hook.pre_step(self)
                 t0 = clock()
                 example = model.example_to_device(example, device)
                 t1 = clock()
-                output = model(example)
-                t2 = clock()
-                review = model.review(example, output)
-                loss, losses = self.combine_losses(review)
-                t3 = clock()
-                if not math.isfinite(loss.item()):
-                    raise NonFiniteLossError(
-                        f'Non-finite loss {loss.item()} at iteration '
-                        f'{self.iteration} (epoch {self.epoch}): '
-                        f'{_format_losses(losses)}. No step was taken with '
-                        f'it; the last checkpoint is intact.')
-                if not self._storage_ready:
-                    self._setup_storage(resume)
-                loss.backward()
+                # Accumulation passes keep their gradients on this rank.
+                no_sync = (ddp.no_sync() if ddp is not None
+                           and len(passes) < k - 1 else contextlib.nullcontext())
+                with no_sync:
+                    with self._autocast():
+                        output = forward(example)
+                        t2 = clock()
+                        review = model.review(example, output)
+                        loss, losses = self.combine_losses(review)
+                    t3 = clock()
+                    if not math.isfinite(loss.item()):
+                        raise NonFiniteLossError(
+                            f'Non-finite loss {loss.item()} at iteration '
+                            f'{self.iteration} (epoch {self.epoch}): '
+                            f'{_format_losses(losses)}. No step was taken '
+                            f'with it; the last checkpoint is intact.')
+                    if not self._storage_ready:
+                        self._setup_storage(resume)
+                    (loss if scaler is None else scaler.scale(loss)).backward()
                 t4 = clock()
                 passes.append((loss.detach(), losses, review.get('scalars')))
                 examples_in_epoch += 1
@@ -624,6 +815,8 @@ class Trainer(Configurable):
                     passes = []
                 t_end = clock()
             if passes:  # an incomplete virtual minibatch ends the epoch
+                if ddp is not None:  # its passes were all local
+                    self._average_gradients()
                 if self._step(passes, review, post_step):
                     return
             if examples_in_epoch == 0 and self.epoch_position == 0:
@@ -632,6 +825,8 @@ class Trainer(Configurable):
                 raise ValueError(
                     f'train_iterable yielded no examples in epoch '
                     f'{self.epoch + 1}'
+                    + (f' on at least one of the {self.world_size} ranks'
+                       if self.world_size > 1 else '')
                     + (' (it is an iterator, e.g. a generator, that the '
                        'previous epoch used up; pass a list, a DataLoader or '
                        'a lazy_dataset)' if used_up else '') + '.')
@@ -639,10 +834,23 @@ class Trainer(Configurable):
             self.epoch_position = 0
             for hook in post_epoch:
                 hook.post_epoch(self)
-            if self._signal is not None or self._stop_reason is not None:
+            if self._stop_reason is not None or (
+                    self._signal is not None and self.world_size == 1):
                 return
             if self.stop_trigger.reached(self.iteration, self.epoch):
                 return
+
+    def _average_gradients(self):
+        """Average the gradients over the ranks (what DDP does in a synced
+        backward pass)."""
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        if grads:
+            flat = torch.cat([g.reshape(-1) for g in grads])
+            torch.distributed.all_reduce(flat)
+            flat /= self.world_size
+            parts = flat.split([g.numel() for g in grads])
+            torch._foreach_copy_(
+                grads, [part.view_as(g) for part, g in zip(parts, grads)])
 
     def _step(self, passes, review, post_step) -> bool:
         """Optimizer step after ``len(passes)`` backward passes.
@@ -651,15 +859,18 @@ class Trainer(Configurable):
         """
         t0 = time.perf_counter()
         optimizer = self.optimizer
+        scaler = self._grad_scaler
+        if scaler is not None:
+            scaler.unscale_(optimizer.optimizer)
         if len(passes) > 1:  # average the gradients of the passes
             optimizer.scale_grad(1. / len(passes))
         iteration = self.iteration
-        if (optimizer.gradient_clipping is not None
+        if (optimizer.gradient_clipping is not None or scaler is not None
                 or iteration % self.grad_norm_interval == 0
                 or (self.summary_trigger.unit == 'iteration' and (
                     iteration + 1) % self.summary_trigger.period == 0)):
             grad_norm = optimizer.clip_grad()
-            if not math.isfinite(grad_norm.item()):
+            if scaler is None and not math.isfinite(grad_norm.item()):
                 optimizer.zero_grad()
                 raise NonFiniteLossError(
                     f'Non-finite gradient norm {grad_norm.item()} at '
@@ -668,7 +879,19 @@ class Trainer(Configurable):
                     f'intact.')
         else:
             grad_norm = None
-        optimizer.step()
+        if scaler is None:
+            optimizer.step()
+        else:  # skips the step when the gradients overflowed
+            if not math.isfinite(grad_norm.item()):
+                self.skipped_steps += 1
+                log.warning(
+                    'fp16 gradients overflowed at iteration %d (loss scale '
+                    '%g): step skipped (%d so far), the loss scale is '
+                    'lowered.', iteration, scaler.get_scale(),
+                    self.skipped_steps)
+                grad_norm = None
+            scaler.step(optimizer.optimizer)
+            scaler.update()
         optimizer.zero_grad()
         self.iteration += 1
         self.timings['optimizer'] += time.perf_counter() - t0
@@ -691,7 +914,8 @@ class Trainer(Configurable):
                 'scalars': [p[2] for p in passes if p[2]]}
         for hook in post_step:
             hook.post_step(self, step)
-        return (self._signal is not None or self._stop_reason is not None
+        return ((self._signal is not None and self.world_size == 1)
+                or self._stop_reason is not None
                 or (self.stop_trigger.unit == 'iteration'
                     and self.stop_trigger.reached(self.iteration, 0)))
 
@@ -718,6 +942,17 @@ class Trainer(Configurable):
         from padertorch_audio.train.test_run import test_run
         return test_run(self, train_iterable, validation_iterable,
                         device=device, num_steps=num_steps)
+
+
+class _NullWriter:
+    """Stands in for the SummaryWriter on ranks other than 0."""
+
+    def __getattr__(self, name):
+        return _do_nothing
+
+
+def _do_nothing(*args, **kwargs):
+    pass
 
 
 def _acts_on(hook, method):
