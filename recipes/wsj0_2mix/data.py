@@ -45,21 +45,29 @@ def load_example(example, segment_samples=None, rng=np.random):
     }
 
 
-def _loader(dataset, batch_size, num_workers, shuffle):
+def _loader(dataset, batch_size, num_workers, shuffle=False, sampler=None):
     import torch
     return torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=shuffle,
+        dataset, batch_size=batch_size, shuffle=shuffle, sampler=sampler,
         num_workers=num_workers, collate_fn=Collate(pad_axis=-1),
         persistent_workers=False)
 
 
 def training_data(database_json, dataset='tr', batch_size=4,
                   segment_seconds=4.0, sample_rate=8000, num_workers=2):
-    """Batches of random segments, shuffled anew every epoch."""
+    """Batches of random segments, shuffled anew every epoch.
+
+    ``batch_size`` is per process. Under torchrun each rank reads only its
+    shard of the data set (a :func:`~padertorch_audio.train.distributed.
+    sampler`: one permutation per epoch shared by all ranks, every
+    ``world_size``-th example of it); in a world of one, all of it.
+    """
+    from padertorch_audio.train import distributed
     data = load_database(database_json).get_dataset(dataset)
     segment = int(segment_seconds * sample_rate)
     data = data.map(functools.partial(load_example, segment_samples=segment))
-    return _loader(data, batch_size, num_workers, shuffle=True)
+    return _loader(data, batch_size, num_workers,
+                   sampler=distributed.sampler(data, shuffle=True))
 
 
 def validation_data(database_json, dataset='cv', batch_size=1,

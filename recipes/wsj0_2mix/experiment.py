@@ -6,6 +6,10 @@
     python -m recipes.wsj0_2mix export   with exp_dir=exp/dprnn
     python -m recipes.wsj0_2mix separate with exp_dir=exp/dprnn
 
+train and evaluate also run under torchrun (what ``run.sh --ngpu N`` does)::
+
+    torchrun --nproc_per_node 4 --standalone -m recipes.wsj0_2mix train ...
+
 Named configs pick the model: ``toy`` (the default, small enough to train on
 a CPU), ``dprnn`` (paper, window 16), ``dprnn_window2``, ``convtasnet``,
 ``pit_blstm``. Any key can be changed with ``key=value`` (nested keys with
@@ -19,19 +23,27 @@ import sacred
 from sacred.observers import FileStorageObserver
 
 from padertorch_audio import separation
+from padertorch_audio.train import distributed
 
 RECIPE_DIR = Path(__file__).resolve().parent
 
 
 class _Experiment(sacred.Experiment):
     """Records the training runs in ``<exp_dir>/sacred/<run id>/`` (config,
-    host, packages, captured output), wherever ``exp_dir`` points."""
+    host, packages, captured output), wherever ``exp_dir`` points.
+
+    Under torchrun only rank 0 records (one record per run, not one per
+    rank), and a global ``batch_size`` that the ranks cannot share fails
+    here, before the record or anything else is written to ``exp_dir``.
+    """
 
     def _create_run(self, command_name=None, *args, **kwargs):
         run = super()._create_run(command_name, *args, **kwargs)
         if command_name == 'train':
-            run.observers.append(FileStorageObserver(
-                str(Path(run.config['exp_dir']) / 'sacred')))
+            distributed.per_rank_batch_size(run.config['batch_size'])
+            if distributed.is_main_process():
+                run.observers.append(FileStorageObserver(
+                    str(Path(run.config['exp_dir']) / 'sacred')))
         return run
 
 
@@ -71,7 +83,9 @@ def config():
     tag = 'toy_dprnn'
     exp_dir = str(RECIPE_DIR / 'exp' / tag)
     model = _model(TOY_DPRNN, num_speakers)
-    batch_size = 4
+    # Under torchrun (run.sh --ngpu/--nnodes) each of N ranks takes
+    # batch_size / N examples per step (the same step as one process).
+    batch_size = 4               # GLOBAL: all ranks together; a multiple of N
     segment_seconds = 4.0
     num_workers = 2              # background threads that load audio
     validation_examples = None   # None: the whole cv set
@@ -92,7 +106,10 @@ def config():
     # ---- evaluation (stage 2), export (3), separation (4) ----
     dataset = 'tt'
     checkpoint = 'best'          # 'best', 'latest' or a file name
+    # Under torchrun num_eval_workers is per rank (None: a machine's cores
+    # shared by its ranks; 1 per rank with GPUs).
     num_eval_workers = None      # None: all cores
+    eval_timeout = 3600          # s a rank that is done waits for the others
     metrics = ['si_sdr', 'si_sdri', 'sdr', 'sdri', 'pesq', 'stoi']
     max_eval_examples = None
     model_file = str(Path(exp_dir) / 'model.pt')
@@ -170,8 +187,15 @@ def _build_trainer(trainer, model):
 def train(_config, trainer, model, database_json, batch_size,
           segment_seconds, num_workers, validation_examples, sample_rate,
           back_off_patience, early_stopping_patience, exp_dir):
-    """Stage 1: train (resumes when the experiment dir holds a run)."""
+    """Stage 1: train (resumes when the experiment dir holds a run).
+
+    Under torchrun every rank runs this; the Trainer joins the ranks, and
+    each rank reads its own shard with ``batch_size / world size``
+    examples per step (the same step as one process with ``batch_size``).
+    """
     from recipes.wsj0_2mix import data
+    # Before anything touches exp_dir (see _Experiment._create_run).
+    rank_batch_size = distributed.per_rank_batch_size(batch_size)
     rate = {'8k': 8000, '16k': 16000}[sample_rate]
     trainer = _build_trainer(trainer, model)
     trainer.register_validation_hook(
@@ -181,7 +205,7 @@ def train(_config, trainer, model, database_json, batch_size,
         n_back_off=1, back_off_patience=back_off_patience,
         early_stopping_patience=early_stopping_patience)
     training = data.training_data(
-        database_json, 'tr', batch_size=batch_size,
+        database_json, 'tr', batch_size=rank_batch_size,
         segment_seconds=segment_seconds, sample_rate=rate,
         num_workers=num_workers)
     resume = (Path(exp_dir) / 'checkpoints' / 'ckpt_latest.pth').exists()
@@ -214,15 +238,21 @@ def load_trained_model(exp_dir, checkpoint='best'):
 
 @ex.command(unobserved=True)
 def evaluate(exp_dir, database_json, dataset, checkpoint, num_eval_workers,
-             metrics, max_eval_examples, sample_rate):
-    """Stage 2: per-utterance metrics, means and a report in eval/."""
+             metrics, max_eval_examples, sample_rate, eval_timeout):
+    """Stage 2: per-utterance metrics, means and a report in eval/.
+
+    Under torchrun the ranks share the utterances; rank 0 writes the
+    summary (see evaluate_experiment).
+    """
     from recipes.wsj0_2mix.evaluate import evaluate_experiment
     model, path = load_trained_model(exp_dir, checkpoint)
     rate = {'8k': 8000, '16k': 16000}[sample_rate]
     final = evaluate_experiment(
         model, database_json, dataset, Path(exp_dir) / 'eval' / dataset,
         sample_rate=rate, metrics=metrics, num_workers=num_eval_workers,
-        max_examples=max_eval_examples)
+        max_examples=max_eval_examples, timeout=eval_timeout)
+    if final is None:  # a rank other than 0: rank 0 reports
+        return None
     print(f'{dataset} ({path.name}): ' + ', '.join(
         f'{name} {value:.2f}' for name, value in final['means'].items()
         if value is not None))
