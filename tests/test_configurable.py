@@ -380,6 +380,7 @@ def test_trainer_config_is_complete_and_json_serialisable(tmp_path):
         'stop_trigger': [10, 'iteration'],
         'virtual_minibatch_size': 1,
         'progress': True,
+        'mixed_precision': None,
     }
     trainer = pa.Trainer.from_config(trainer_updates(tmp_path))
     assert pa.Trainer.get_config(trainer_updates(tmp_path)) == expected

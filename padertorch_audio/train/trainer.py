@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 _TIMINGS = ('data', 'to_device', 'forward', 'review', 'backward', 'optimizer')
 _END = object()  # the end of an epoch's iterator
 _MIXED_PRECISION = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+_NO_CONTEXT = contextlib.nullcontext()  # reusable; cheaper than a new one
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -721,7 +722,7 @@ class Trainer(Configurable):
 
     def _autocast(self):
         if self.mixed_precision is None:
-            return contextlib.nullcontext()
+            return _NO_CONTEXT
         return torch.autocast(self.device.type,
                               dtype=_MIXED_PRECISION[self.mixed_precision])
 
@@ -783,7 +784,7 @@ class Trainer(Configurable):
                 t1 = clock()
                 # Accumulation passes keep their gradients on this rank.
                 no_sync = (ddp.no_sync() if ddp is not None
-                           and len(passes) < k - 1 else contextlib.nullcontext())
+                           and len(passes) < k - 1 else _NO_CONTEXT)
                 with no_sync:
                     with self._autocast():
                         output = forward(example)
