@@ -6,10 +6,11 @@ from padertorch_audio.train.hooks import (
     LRSchedulerHook, ProgressHook)
 from padertorch_audio.train.triggers import Trigger
 from padertorch_audio.train import optimizer
+from padertorch_audio.train import distributed
 from padertorch_audio.train.checkpoint import load_checkpoint
 
 __all__ = [
     'Trainer', 'NonFiniteLossError', 'ReviewError', 'Hook', 'TriggeredHook',
     'SummaryHook', 'ValidationHook', 'CheckpointHook', 'LRSchedulerHook',
-    'ProgressHook', 'Trigger', 'optimizer', 'load_checkpoint',
+    'ProgressHook', 'Trigger', 'optimizer', 'distributed', 'load_checkpoint',
 ]
