@@ -94,9 +94,10 @@ def _build_parser():
     channels.add_argument('--mixdown', action='store_true',
                           help='average the channels of multi-channel inputs')
     separate.add_argument('--trusted', action='store_true',
-                          help='the model file is trusted: allow it to build '
-                               'classes from outside padertorch_audio and '
-                               'torch')
+                          help='the model file is trusted like code: build '
+                               'whatever its config names (without it, only '
+                               'torch.nn.Module classes of padertorch_audio '
+                               'and torch.nn)')
     separate.set_defaults(run=_separate_command)
     return parser
 
@@ -249,12 +250,6 @@ def _separate_command(args):
 
     inputs = list(args.inputs)
     output_dir = args.output_dir
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        print(f'error: {output_dir}: cannot create the output directory '
-              f'({error.strerror or error})', file=sys.stderr)
-        return EXIT_USAGE
     if not Path(args.model).is_file():
         print(f'error: {args.model}: no such model file', file=sys.stderr)
         return EXIT_USAGE
@@ -267,6 +262,12 @@ def _separate_command(args):
                              int(model.num_speakers))
     if refusal:
         print(refusal, file=sys.stderr)
+        return EXIT_USAGE
+    try:  # only once the model has loaded: a refused file leaves no trace
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        print(f'error: {output_dir}: cannot create the output directory '
+              f'({error.strerror or error})', file=sys.stderr)
         return EXIT_USAGE
 
     from tqdm import tqdm

@@ -41,11 +41,13 @@ import difflib
 import importlib
 import inspect
 import json
+import re
 
 __all__ = [
     'Configurable',
     'ConfigError',
     'import_factory',
+    'import_class',
     'factory_to_str',
     'get_config',
     'from_config',
@@ -85,6 +87,91 @@ def import_factory(name: str):
         return obj
     raise ConfigError(
         f'Cannot import factory {name!r}: no importable module in its path.')
+
+
+#: A public name: no leading underscore (which also rules out ``__main__``).
+_PUBLIC_NAME = re.compile(r'[A-Za-z][A-Za-z0-9_]*')
+
+
+def _within(name, packages):
+    return any(name == package or name.startswith(package + '.')
+               for package in packages)
+
+
+def _kind(value):
+    if inspect.ismodule(value):
+        return 'module'
+    if inspect.isroutine(value):
+        return 'function'
+    return type(value).__name__
+
+
+def import_class(name, base=object, packages=None):
+    """The class defined at exactly the dotted path ``name``, or ConfigError.
+
+    Unlike :func:`import_factory`, nothing is looked up through attributes
+    of modules or re-exports: ``name`` must be ``<module>.<qualname>`` of
+    a class, where ``<module>`` is the module that defines it
+    (``cls.__module__``) and ``<qualname>`` its ``__qualname__``. Every
+    part of the path must be a public name (no leading underscore). The
+    names are read from the ``__dict__`` of the module and of enclosing
+    classes (no module ``__getattr__``, no descriptors), and only modules
+    inside ``packages`` are imported. Whatever is found must be a class
+    and a subclass of ``base``. Nothing is called.
+
+    Args:
+        name: A dotted path, e.g. ``'torch.nn.modules.linear.Linear'``.
+        base: The class the result must derive from.
+        packages: Top-level package paths (e.g. ``('torch.nn',)``) that
+            ``name``'s module must lie in; None: any.
+
+    >>> import_class('torch.nn.modules.linear.Linear', packages=['torch.nn'])
+    <class 'torch.nn.modules.linear.Linear'>
+    >>> import_class('torch.nn.Linear')  # an alias of the class above
+    Traceback (most recent call last):
+    ...
+    padertorch_audio.configurable.ConfigError: 'torch.nn.Linear' is not the path where the class is defined: it names torch.nn.modules.linear.Linear (write that path, not an alias)
+    """
+    def refuse(reason):
+        return ConfigError(f'{name!r} is not {reason}')
+
+    if not isinstance(name, str):
+        raise ConfigError(f'A class path must be a string, found '
+                          f'{type(name).__name__}.')
+    parts = name.split('.')
+    if len(parts) < 2 or not all(map(_PUBLIC_NAME.fullmatch, parts)):
+        raise refuse('a dotted path of public names (module.Class)')
+    if packages is not None and not _within(name, packages):
+        raise refuse(f'inside {" or ".join(packages)}')
+    for split in range(len(parts) - 1, 0, -1):
+        module_name = '.'.join(parts[:split])
+        if packages is not None and not _within(module_name, packages):
+            break
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name is not None and _within(module_name, [error.name]):
+                continue  # this prefix is no module
+            raise
+        qualname = '.'.join(parts[split:])
+        found, walked = module, module_name
+        for part in parts[split:]:
+            found, walked = vars(found).get(part), f'{walked}.{part}'
+            if not inspect.isclass(found):
+                break
+        if found is None:
+            raise refuse(f'a class: {walked} is not defined')
+        if not inspect.isclass(found):
+            raise refuse(f'a class: {walked} is a {_kind(found)}')
+        if (found.__module__, found.__qualname__) != (module_name, qualname):
+            raise refuse(f'the path where the class is defined: it names '
+                         f'{found.__module__}.{found.__qualname__} (write '
+                         f'that path, not an alias)')
+        if not issubclass(found, base):
+            raise refuse(f'a subclass of {base.__module__}.'
+                         f'{base.__qualname__}')
+        return found
+    raise refuse('a class in an importable module')
 
 
 def factory_to_str(factory) -> str:
@@ -229,16 +316,21 @@ def get_config(updates: dict) -> dict:
     return _resolve(updates)
 
 
-def build(value):
-    """Build what a complete config describes (nested factories first)."""
+def build(value, resolve=import_factory):
+    """Build what a complete config describes (nested factories first).
+
+    ``resolve`` turns a ``'factory'`` value into what is called (default
+    :func:`import_factory`).
+    """
     if _is_factory_config(value):
-        factory = import_factory(value['factory'])
-        kwargs = {k: build(v) for k, v in value.items() if k != 'factory'}
+        factory = resolve(value['factory'])
+        kwargs = {k: build(v, resolve) for k, v in value.items()
+                  if k != 'factory'}
         return factory(**kwargs)
     if isinstance(value, list):
-        return [build(v) for v in value]
+        return [build(v, resolve) for v in value]
     if isinstance(value, dict):
-        return {k: build(v) for k, v in value.items()}
+        return {k: build(v, resolve) for k, v in value.items()}
     return value
 
 
