@@ -23,10 +23,17 @@ from padertorch_audio.io import atomic_write
 __all__ = [
     'checkpoint_path', 'save_checkpoint', 'load_checkpoint', 'resolve_link',
     'write_link', 'list_checkpoints', 'get_rng_state', 'set_rng_state',
+    'remove_stale_temporaries',
 ]
 
 POINTER_MAGIC = 'padertorch_audio checkpoint pointer\n'
 CHECKPOINT_PATTERN = re.compile(r'ckpt_(\d+)\.pth')
+#: The temporary files of this module's writes: ``atomic_write``'s
+#: ``.<name>.<12 hex digits>.tmp`` and ``write_link``'s ``.<name>.<pid>.tmp``
+#: for the names written here.
+TEMPORARY_PATTERN = re.compile(
+    r'\.(ckpt_(\d+|latest|best_[^/]+)\.pth|ckpt_ranking\.json)'
+    r'\.([0-9a-f]{12}|\d+)\.tmp')
 
 
 def checkpoint_path(checkpoint_dir, iteration: int) -> Path:
@@ -50,6 +57,25 @@ def save_checkpoint(state: dict, path):
     """Write ``state`` atomically (temporary file, fsync, rename)."""
     with atomic_write(path, 'wb') as f:
         torch.save(state, f)
+
+
+def remove_stale_temporaries(checkpoint_dir) -> list:
+    """Remove the temporary files that an interrupted write (SIGKILL, power
+    loss) left in ``checkpoint_dir``; returns their paths.
+
+    Only names of :data:`TEMPORARY_PATTERN` are removed (files and links,
+    never directories); call it before this run writes checkpoints.
+    """
+    checkpoint_dir = Path(checkpoint_dir)
+    if not checkpoint_dir.is_dir():
+        return []
+    removed = []
+    for path in sorted(checkpoint_dir.iterdir()):
+        if (TEMPORARY_PATTERN.fullmatch(path.name)
+                and (path.is_symlink() or path.is_file())):
+            path.unlink()
+            removed.append(path)
+    return removed
 
 
 def write_link(link, target):

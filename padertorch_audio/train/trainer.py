@@ -522,6 +522,11 @@ class Trainer(Configurable):
         if not self.is_main_process:
             return
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        stale = ckpt.remove_stale_temporaries(self.checkpoint_dir)
+        if stale:
+            log.warning('Removed %d temporary file(s) that an interrupted '
+                        'checkpoint write left in %s: %s', len(stale),
+                        self.checkpoint_dir, ', '.join(p.name for p in stale))
         config = self.describe()
         config_path = self.storage_dir / 'config.json'
         if not resume:
@@ -589,6 +594,9 @@ class Trainer(Configurable):
             resume: Continue from ``storage_dir/checkpoints/ckpt_latest.pth``
                 (model, optimizer, scheduler, hooks, iteration, epoch,
                 position in the epoch and random generator states).
+                ``'auto'``: continue when that checkpoint exists, else start
+                a new run (what a script that is simply started again
+                wants).
             device: Default: ``'cuda'`` when available (``cuda:LOCAL_RANK``
                 under torchrun), else ``'cpu'``.
         """
@@ -650,8 +658,17 @@ class Trainer(Configurable):
             device = torch.device('cuda', distributed.get_local_rank())
         return device
 
+    def _has_checkpoint(self):
+        latest = self.checkpoint_dir / 'ckpt_latest.pth'
+        return latest.exists() or latest.is_symlink()
+
     def _train(self, train_iterable, resume, device):
         train_iterable = self._shard(train_iterable)
+        if resume == 'auto':
+            resume = self._on_main(self._has_checkpoint)
+        elif not isinstance(resume, bool):
+            raise ValueError(f"resume must be True, False or 'auto', found "
+                             f"{resume!r}.")
         self._on_main(self._check_storage_dir, resume)
         state = None
         if resume:

@@ -239,6 +239,72 @@ def test_a_crash_while_writing_a_checkpoint_leaves_the_previous_ones_intact(
     assert load_checkpoint(directory / 'ckpt_best_loss.pth')['iteration'] == 2
 
 
+def test_temporaries_of_a_killed_checkpoint_write_are_removed_at_the_next_start(
+        tmp_path, caplog):
+    """A process killed (SIGKILL) inside a checkpoint write leaves its
+    temporary file; the next start removes it, says so, and nothing else."""
+    import subprocess
+    import sys
+    torch.manual_seed(0)
+    trainer = sgd_trainer(tmp_path, Regression(), epochs=1)
+    trainer.train(TRAIN, device='cpu')
+    directory = tmp_path / 'checkpoints'
+    writer = (
+        'import os, signal, sys, torch\n'
+        'from padertorch_audio.train.checkpoint import save_checkpoint\n'
+        'class Killed:\n'
+        '    def __reduce__(self):\n'
+        '        os.kill(os.getpid(), signal.SIGKILL)\n'
+        'save_checkpoint({"model": torch.zeros(1000), "x": Killed()},\n'
+        '                sys.argv[1])\n')
+    result = subprocess.run([sys.executable, '-c', writer,
+                             str(directory / 'ckpt_4.pth')], timeout=120)
+    assert result.returncode == -9
+    left = [p.name for p in directory.iterdir() if p.name.endswith('.tmp')]
+    assert len(left) == 1 and left[0].startswith('.ckpt_4.pth.'), left
+    # Files of other names stay, even when they look alike.
+    others = ['notes.tmp', '.ckpt_4.pth.tmp', '.ckpt_4.pth.zz.tmp',
+              '.model.pt.0123456789ab.tmp', 'ckpt_4.pth.0123456789ab.tmp']
+    for name in others:
+        (directory / name).write_text('keep')
+    (directory / '.ckpt_9.pth.0123456789ab.tmp').mkdir()  # a directory
+    (directory / '.ckpt_latest.pth.4242.tmp').symlink_to('ckpt_2.pth')
+
+    resumed = sgd_trainer(tmp_path, Regression(), epochs=2)
+    with caplog.at_level('WARNING', logger='padertorch_audio.train.trainer'):
+        resumed.train(TRAIN, resume=True, device='cpu')
+    assert resumed.iteration == 4
+    names = files(directory)
+    assert left[0] not in names and '.ckpt_latest.pth.4242.tmp' not in names
+    for name in [*others, '.ckpt_9.pth.0123456789ab.tmp']:
+        assert name in names
+    messages = [r.getMessage() for r in caplog.records
+                if 'interrupted checkpoint write' in r.getMessage()]
+    assert len(messages) == 1
+    assert messages[0].startswith('Removed 2 temporary file(s)')
+    assert left[0] in messages[0] and str(directory) in messages[0]
+
+
+def test_resume_auto_starts_a_new_run_or_continues_the_last_one(tmp_path):
+    torch.manual_seed(0)
+    first = sgd_trainer(tmp_path, Regression(), epochs=1)
+    first.train(TRAIN, resume='auto', device='cpu')  # nothing to resume
+    assert first.iteration == 2
+    again = sgd_trainer(tmp_path, Regression(), epochs=2)
+    again.train(TRAIN, resume='auto', device='cpu')  # continues at 2
+    assert again.iteration == 4
+    torch.manual_seed(0)
+    reference = sgd_trainer(tmp_path / 'reference', Regression(), epochs=2)
+    reference.train(TRAIN, device='cpu')
+    assert_same_parameters(again.model, reference.model)
+    assert load_checkpoint(tmp_path / 'checkpoints' / 'ckpt_latest.pth')[
+        'iteration'] == 4
+    with pytest.raises(ValueError, match="resume must be True, False or "
+                                         "'auto', found 'yes'"):
+        sgd_trainer(tmp_path, Regression(), epochs=3).train(
+            TRAIN, resume='yes', device='cpu')
+
+
 # --- exact resume ---------------------------------------------------------
 
 def shuffled_loader():
