@@ -1,6 +1,4 @@
 """The Trainer learns: 4 Gaussian clusters in 8-D, far above chance."""
-import time
-
 import torch
 
 import padertorch_audio as pa
@@ -33,7 +31,6 @@ def gaussian_clusters(n, generator):
 
 
 def test_the_trainer_learns_to_classify_gaussian_clusters(tmp_path):
-    start = time.perf_counter()
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(0)
     features, labels = gaussian_clusters(200, generator)
@@ -59,4 +56,3 @@ def test_the_trainer_learns_to_classify_gaussian_clusters(tmp_path):
     assert accuracy_before < 0.6
     assert accuracy > 0.9  # chance: 0.25
     assert trainer.validation_hook.best_value > 0.9
-    assert time.perf_counter() - start < 10
