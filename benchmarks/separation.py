@@ -32,7 +32,7 @@ import time
 
 import torch
 
-from padertorch_audio.separation import DPRNN_PAPER, TasNet, separate
+from padertorch_audio.separation import DPRNN_PAPER, TasNet
 
 SAMPLE_RATE = 8000
 THREADS = 2

@@ -31,8 +31,6 @@ NumPy arrays in give NumPy arrays out (for the data pipeline); tensors in
 give tensors out (differentiable, on the tensor's device). Both paths compute
 the same thing.
 """
-import math
-
 import numpy as np
 import scipy.signal
 import torch

@@ -3,8 +3,6 @@
 Figures are made with ``matplotlib.figure.Figure`` (not pyplot), so they
 hold no global state and need no display. Needs the ``plot`` extra.
 """
-import numpy as np
-
 from padertorch_audio.summary.images import (
     _check_time_frequency, _import_matplotlib, _to_numpy, magnitude_to_db)
 
@@ -35,6 +33,7 @@ def plot_spectrogram(spectrum, ax=None, db_range=80., sampling_rate=None,
         The ``matplotlib.figure.Figure`` of ``ax`` (for a review's
         ``'figures'`` dict).
 
+    >>> import numpy as np
     >>> figure = plot_spectrogram(np.ones((10, 5)), sampling_rate=8000)
     >>> ax = figure.axes[0]
     >>> ax.get_ylabel(), [float(limit) for limit in ax.get_ylim()]

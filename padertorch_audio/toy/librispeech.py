@@ -41,8 +41,6 @@ split per speaker). Files: the FLACs, a transcript per chapter and
 LibriSpeech ['SPEAKERS.TXT', 'dev-clean', 'test-clean', 'train-clean-100']
 """
 import dataclasses
-import logging
-import time
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +50,6 @@ from padertorch_audio.toy.voices import make_speakers, synthesize
 
 __all__ = ['create_librispeech', 'SIZES', 'SUBSETS', 'CORPUS_DIR']
 
-logger = logging.getLogger('padertorch_audio.toy')
 
 CORPUS = 'librispeech'
 CORPUS_DIR = 'LibriSpeech'
@@ -208,24 +205,3 @@ def _write(root, size, seed, parameters, pool):
         root, f'{CORPUS_DIR}/SPEAKERS.TXT',
         _speakers_table(speakers, minutes, parameters))])
     return digests
-    logger.info(f'{"Resuming" if state == "resume" else "Writing"} the toy '
-                f'corpus {parameters.describe()} in {corpus} ...')
-    start = time.perf_counter()
-    speakers, chapters = _plan(root, size, seed)
-    for chapter in chapters:
-        (root / chapter.directory).mkdir(parents=True, exist_ok=True)
-    digests, minutes = {}, {}
-    with common.WorkerPool(processes) as pool:
-        results = pool.map(_write_chapter, chapters)
-    for chapter, (written, seconds) in zip(chapters, results):
-        digests.update(written)
-        speaker_id = chapter.speaker.speaker_id
-        minutes[speaker_id] = minutes.get(speaker_id, 0) + seconds / 60
-    digests.update([common.write_file(
-        root, f'{CORPUS_DIR}/SPEAKERS.TXT',
-        _speakers_table(speakers, minutes, parameters))])
-    marker = common.finish(root, parameters, digests)
-    logger.info(f'Wrote {marker["num_files"]} files of the toy corpus '
-                f'{parameters.describe()} to {corpus} in '
-                f'{time.perf_counter() - start:.1f} s.')
-    return corpus

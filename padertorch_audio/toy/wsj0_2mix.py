@@ -61,8 +61,6 @@ machine), medium about 3.5 minutes (about 3.3 GB).
 wsj0-mix 4
 """
 import dataclasses
-import logging
-import time
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +70,6 @@ from padertorch_audio.toy.voices import make_speakers, synthesize
 
 __all__ = ['create_wsj0_2mix', 'SIZES', 'CORPUS_DIR']
 
-logger = logging.getLogger('padertorch_audio.toy')
 
 CORPUS = 'wsj0_2mix'
 CORPUS_DIR = 'wsj0-mix'
@@ -357,24 +354,3 @@ def _write(root, size, seed, parameters, pool):
                         (root / directory / folder).mkdir(
                             parents=True, exist_ok=True)
     return _generate(plan, seed, pool)
-    logger.info(f'{"Resuming" if state == "resume" else "Writing"} the toy '
-                f'corpus {parameters.describe()} in {corpus} ...')
-    start = time.perf_counter()
-    plan = _plan(root, size, seed)
-    for num_speakers, mixtures in plan.items():
-        for sample_rate in SAMPLE_RATES:
-            for mode in MODES:
-                for dataset in DATASETS:
-                    for folder in ['mix'] + [f's{k + 1}'
-                                             for k in range(num_speakers)]:
-                        directory = _directory(
-                            num_speakers, sample_rate, mode, dataset)
-                        (root / directory / folder).mkdir(
-                            parents=True, exist_ok=True)
-    with common.WorkerPool(processes) as pool:
-        digests = _generate(plan, seed, pool)
-    marker = common.finish(root, parameters, digests)
-    logger.info(f'Wrote {marker["num_files"]} files of the toy corpus '
-                f'{parameters.describe()} to {corpus} in '
-                f'{time.perf_counter() - start:.1f} s.')
-    return corpus

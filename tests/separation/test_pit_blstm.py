@@ -1,6 +1,5 @@
 import copy
 
-import pytest
 import torch
 
 from padertorch_audio.features import istft, stft
