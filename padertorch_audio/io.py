@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from paderbox.io.json_module import Encoder as _PaderboxJSONEncoder
 
 __all__ = [
     'atomic_write',
@@ -74,6 +75,10 @@ def _create_temporary_file(path):
     )
 
 
+# Not paderbox.io.open_atomic: it does not fsync the directory (the rename
+# can be lost on power failure), creates 0o600 files and names temporaries
+# `<name><random>`, which the clean-up of interrupted writes
+# (train/checkpoint.py, toy/common.py) could not tell from other files.
 @contextlib.contextmanager
 def atomic_write(path, mode='wb'):
     """Write a file so that `path` is never seen half-written.
@@ -145,25 +150,28 @@ def atomic_write(path, mode='wb'):
 # JSON
 # --------------------------------------------------------------------------
 
-def _json_default(obj):
-    """Make numpy values and paths JSON serialisable."""
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    raise TypeError(
-        f'Object of type {type(obj).__name__} is not JSON serializable: '
-        f'{obj!r:.200}'
-    )
+class _JSONEncoder(_PaderboxJSONEncoder):
+    """paderbox's encoder (numpy scalars and arrays, ``pathlib.Path``,
+    ``datetime``) plus any ``os.PathLike`` and an error showing the value."""
+
+    def default(self, obj):
+        if isinstance(obj, os.PathLike):
+            return os.fspath(obj)
+        try:
+            return super().default(obj)
+        except TypeError:
+            raise TypeError(
+                f'Object of type {type(obj).__name__} is not JSON '
+                f'serializable: {obj!r:.200}'
+            ) from None
 
 
 def dump_json(obj, path, indent=2, sort_keys=False):
     """Write `obj` as JSON to `path` atomically (see :func:`atomic_write`).
 
     The file is UTF-8 and ends with a newline. numpy scalars and arrays are
-    written as numbers and lists, paths as strings. When `obj` cannot be
+    written as numbers and lists, paths as strings, datetimes as
+    ``'%Y-%m-%d_%H-%M-%S'`` (paderbox's JSON encoder). When `obj` cannot be
     serialised, nothing is written.
 
     >>> import tempfile, pathlib
@@ -174,14 +182,18 @@ def dump_json(obj, path, indent=2, sort_keys=False):
     >>> load_json(path)
     {'lr': 0.001, 'layers': [2, 3]}
     """
+    # Not paderbox.io.dump_json: it writes in place, so a crash leaves a
+    # truncated file under the final name.
     text = json.dumps(
-        obj, indent=indent, sort_keys=sort_keys, default=_json_default,
+        obj, indent=indent, sort_keys=sort_keys, cls=_JSONEncoder,
         ensure_ascii=False,
     )
     with atomic_write(path, 'w') as file:
         file.write(text + '\n')
 
 
+# Not paderbox.io.load_json: it reads in the locale's encoding and its
+# JSON errors do not name the file.
 def load_json(path):
     """Read the JSON file at `path`.
 
@@ -229,6 +241,8 @@ class AudioFileError(ValueError):
     """An audio file cannot be read: missing, empty, truncated or no audio."""
 
 
+# paderbox has no truncation check: libsndfile (and paderbox.io.load_audio
+# on top of it) reads a cut WAV file silently shorter.
 def wav_truncation(path):
     """A message when `path` is a RIFF/WAVE file whose data chunk is
     shorter than its header says (libsndfile reads such files silently
@@ -259,6 +273,8 @@ def wav_truncation(path):
     return None
 
 
+# soundfile directly, not paderbox.io.load_audio: that one reads '::' in a
+# file name as a slice and needs libmagic to report an unreadable file.
 def read_audio(path, start=0, stop=None, dtype='float32'):
     """Read an audio file (anything libsndfile reads: WAV, FLAC, ...).
 
@@ -298,6 +314,8 @@ def read_audio(path, start=0, stop=None, dtype='float32'):
     return signal, sample_rate
 
 
+# Not paderbox.io.dump_audio: it writes in place and normalises the level
+# by default.
 def write_audio(path, signal, sample_rate, subtype='PCM_16'):
     """Write ``signal`` (``(samples,)`` or ``(channels, samples)``) atomically.
 
@@ -323,6 +341,9 @@ def write_audio(path, signal, sample_rate, subtype='PCM_16'):
 # Numbered directories
 # --------------------------------------------------------------------------
 
+# Not paderbox.io.get_new_subdir: it counts only directories, so a file
+# named like the next number makes it fail, and it resolves symlinks in the
+# returned path.
 def get_new_subdir(path, *, prefix=None):
     """Create and return a new numbered sub directory of `path`.
 

@@ -94,6 +94,24 @@ def test_dump_json_formats_like_json_dumps_and_converts_numpy(tmp_path):
     assert path.read_text() == '{"a": [0, 1], "b": 0.5}\n'
 
 
+def test_dump_json_converts_numpy_scalars_paths_and_datetimes(tmp_path):
+    import datetime
+    import pathlib
+    path = tmp_path / 'x.json'
+    dump_json([np.int64(3), np.float64(0.25), np.bool_(True),
+               np.zeros((2, 1), np.float32), pathlib.PurePosixPath('a/b'),
+               pathlib.Path('/c'), datetime.datetime(2026, 1, 2, 3, 4, 5)],
+              path, indent=None)
+    assert path.read_text() == (
+        '[3, 0.25, true, [[0.0], [0.0]], "a/b", "/c", "2026-01-02_03-04-05"]\n')
+
+
+def test_dump_json_error_shows_the_value(tmp_path):
+    with pytest.raises(TypeError, match=r'type complex .*\(1\+2j\)'):
+        dump_json({'a': 1 + 2j}, tmp_path / 'x.json')
+    assert names(tmp_path) == []
+
+
 def test_dump_json_writes_nothing_when_the_object_is_not_serialisable(tmp_path):
     with pytest.raises(TypeError, match='object'):
         dump_json({'a': object()}, tmp_path / 'x.json')
