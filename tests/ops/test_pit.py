@@ -186,3 +186,69 @@ def test_apply_permutation_numpy_torch_and_shared():
         apply_permutation(torch.from_numpy(x), [2, 0, 1]).numpy(), x[:, [2, 0, 1]])
     with pytest.raises(ValueError, match=r'\(2, 3\) or \(3,\) for x of shape \(2, 3, 4\).*found \(2, 4\)'):
         apply_permutation(x, np.zeros((2, 4), dtype=int))
+
+
+def fixed_matrix(matrix):
+    """A pairwise 'loss' that returns the given (batch, K, K) matrix."""
+    def loss_fn(estimate, target, reduction):
+        assert torch.broadcast_shapes(estimate.shape, target.shape)[:-1] \
+            == matrix.shape
+        return matrix
+    return loss_fn
+
+
+def brute_force_on_matrix(matrix):
+    """min over all permutations p of mean_k matrix[p[k], k], per example."""
+    num_sources = matrix.shape[-1]
+    return torch.tensor([
+        min(sum(m[p[k], k].item() for k in range(num_sources)) / num_sources
+            for p in itertools.permutations(range(num_sources)))
+        for m in matrix], dtype=torch.float64)
+
+
+@pytest.mark.parametrize('num_sources', [2, 3, 4, 6])
+@pytest.mark.parametrize('enumeration_limit', [1, 6])  # Hungarian / enumeration
+@pytest.mark.parametrize('sign', [1., -1.])  # mse-like / si-sdr-like values
+def test_a_nan_pair_that_another_permutation_avoids_keeps_the_loss_nan(
+        num_sources, enumeration_limit, sign):
+    """Example b < K*K has one NaN pair, (b // K, b % K); the assignment
+    could avoid it, but the loss must show it. The last example is clean."""
+    generator = torch.Generator().manual_seed(num_sources)
+    pairs = num_sources ** 2
+    matrix = sign * (1 + torch.rand(pairs + 1, num_sources, num_sources,
+                                    generator=generator, dtype=torch.float64))
+    for b in range(pairs):
+        matrix[b, b // num_sources, b % num_sources] = math.nan
+    estimate = torch.zeros(pairs + 1, num_sources, 1)
+
+    loss, permutation = pit_loss(
+        estimate, estimate, loss_fn=fixed_matrix(matrix), reduction='none',
+        return_permutation=True, enumeration_limit=enumeration_limit)
+
+    assert torch.isnan(loss[:pairs]).all(), loss
+    assert loss[pairs].item() == pytest.approx(
+        brute_force_on_matrix(matrix[pairs:])[0].item(), rel=1e-12)
+    assert torch.equal(permutation.sort(-1).values,
+                       torch.arange(num_sources).expand(pairs + 1, -1))
+    assert torch.isnan(pit_loss(estimate, estimate, loss_fn=fixed_matrix(matrix),
+                                enumeration_limit=enumeration_limit))
+
+
+@pytest.mark.parametrize('enumeration_limit', [1, 6])
+def test_an_inf_pair_that_another_permutation_avoids_is_avoided(
+        enumeration_limit):
+    """+inf is a number: the best assignment goes around it."""
+    generator = torch.Generator().manual_seed(0)
+    matrix = 1 + torch.rand(9, 3, 3, generator=generator, dtype=torch.float64)
+    for b in range(9):
+        matrix[b, b // 3, b % 3] = math.inf
+    matrix[0, 0, 0] = -10.  # the inf is not in this example's best assignment
+    matrix[0, 1, 1] = math.inf
+    estimate = torch.zeros(9, 3, 1)
+
+    loss = pit_loss(estimate, estimate, loss_fn=fixed_matrix(matrix),
+                    reduction='none', enumeration_limit=enumeration_limit)
+
+    expected = brute_force_on_matrix(matrix)
+    assert torch.isfinite(expected).all()
+    torch.testing.assert_close(loss, expected, rtol=1e-12, atol=0)
