@@ -1,5 +1,11 @@
 """Evaluation of separation models: per-utterance metrics, parallel and
-resumable evaluation of a data set, summaries and a PNG report.
+resumable evaluation of a data set (shared over the ranks of a torchrun
+job), summaries and a PNG report.
+
+One concept per module: ``metrics`` (one utterance), ``results`` (the
+JSON-lines results file), ``parallel`` (the worker pool), ``ranks`` (a
+data set shared over torchrun ranks, merged by rank 0), ``summary``
+(tables and means), ``report`` (the PNG).
 
     from padertorch_audio import evaluation
     def evaluate(example):
@@ -13,6 +19,11 @@ resumable evaluation of a data set, summaries and a PNG report.
                          eval_dir / 'final_metrics.json')
     evaluation.write_report(eval_dir / 'report.png', results)
 
+A recipe's evaluation stage needs only its "evaluate one example":
+``evaluation.evaluate_dataset(items, evaluate, eval_dir)`` does the above
+(results files per rank under torchrun, merge, summary) and returns
+``(results, final)`` on rank 0.
+
 The metrics need the ``eval`` extra (``mir_eval`` is not needed: BSS-Eval's
 SDR is computed here; ``pesq``, ``pystoi``), the report the ``plot``
 extra (matplotlib).
@@ -23,17 +34,22 @@ from padertorch_audio.evaluation.metrics import (
     separation_metrics,
 )
 from padertorch_audio.evaluation.parallel import (
+    available_cores,
     evaluate_utterances,
-    read_results,
-    summarize,
 )
+from padertorch_audio.evaluation.ranks import evaluate_dataset, merged_results
 from padertorch_audio.evaluation.report import report_size, write_report
+from padertorch_audio.evaluation.results import read_results
+from padertorch_audio.evaluation.summary import summarize
 
 __all__ = [
     'METRICS',
     'separation_metrics',
     'bss_eval_sdr',
     'evaluate_utterances',
+    'evaluate_dataset',
+    'merged_results',
+    'available_cores',
     'read_results',
     'summarize',
     'write_report',

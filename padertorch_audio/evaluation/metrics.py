@@ -31,7 +31,6 @@ import math
 import warnings
 
 import numpy as np
-import scipy.linalg
 import torch
 
 __all__ = ['separation_metrics', 'bss_eval_sdr', 'METRICS']
@@ -128,6 +127,7 @@ def bss_eval_sdr(estimate, reference, filter_length=512):
     array([20.6, 20.7])
     """
     import scipy.fft
+    import scipy.linalg
     import scipy.signal
 
     estimate = np.asarray(estimate, dtype=np.float64)

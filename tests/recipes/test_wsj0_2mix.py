@@ -294,7 +294,7 @@ def test_training_data_is_sharded_and_reshuffled_every_epoch(
 
 
 def test_merged_results_prefer_successes_then_the_later_file(tmp_path):
-    from recipes.wsj0_2mix.evaluate import merged_results
+    from padertorch_audio.evaluation import merged_results
 
     def write(name, *results):
         (tmp_path / name).write_text(
