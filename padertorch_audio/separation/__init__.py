@@ -1,6 +1,8 @@
 """Source separation: TasNet (learned or STFT encoder/decoder) with the
-DPRNN, Conv-TasNet (TCN) and BLSTM separators, long-file :func:`separate`
-and exported models (:func:`export_model`, :func:`load_model`).
+DPRNN, Conv-TasNet (TCN) and BLSTM separators, long-file :func:`separate`,
+exported models (:func:`export_model`, :func:`load_model`) and audio files
+separated with one (:func:`separate_files`, what ``padertorch-audio
+separate`` does).
 
 >>> import torch
 >>> from padertorch_audio.separation import TasNet, TINY_DPRNN, separate
@@ -19,6 +21,9 @@ from padertorch_audio.separation.dprnn import (
     DPRNN, DPRNN_PAPER, DPRNN_PAPER_WINDOW2, TINY_DPRNN)
 from padertorch_audio.separation.export import (
     ExportedModelError, export_model, load_model)
+from padertorch_audio.separation.files import (
+    SeparatedFile, SeparateFilesError, ToyModelWarning, print_result,
+    separate_files)
 from padertorch_audio.separation.masks import get_mask_activation
 from padertorch_audio.separation.pit_blstm import (
     PIT_BLSTM_PAPER, PITBLSTM, TINY_PIT_BLSTM, BLSTMSeparator)
@@ -38,6 +43,11 @@ __all__ = [
     'PITBLSTM',
     'get_mask_activation',
     'separate',
+    'separate_files',
+    'print_result',
+    'SeparatedFile',
+    'SeparateFilesError',
+    'ToyModelWarning',
     'export_model',
     'load_model',
     'ExportedModelError',
