@@ -3,7 +3,8 @@
 The recipes and tests run end to end without downloading anything: the toy
 corpora have the directory layout, file names and formats of the real ones
 (so the same preparation code reads both), filled with voices from the
-synthesiser in :mod:`padertorch_audio.toy.voices`.
+synthesiser in :mod:`padertorch_audio.toy.voices` (what is said is planned
+in :mod:`padertorch_audio.toy.phonetics`).
 
 - :func:`create_wsj0_2mix`: ``ROOT/wsj0-mix/{2,3}speakers/...`` (speech
   separation), see :mod:`padertorch_audio.toy.wsj0_2mix`.
@@ -22,7 +23,8 @@ From the command line::
 """
 from padertorch_audio.toy.common import ToyCorpusError
 from padertorch_audio.toy.librispeech import create_librispeech
-from padertorch_audio.toy.voices import Speaker, make_speakers, synthesize
+from padertorch_audio.toy.phonetics import Speaker, make_speakers
+from padertorch_audio.toy.voices import synthesize
 from padertorch_audio.toy.wsj0_2mix import create_wsj0_2mix
 
 __all__ = [

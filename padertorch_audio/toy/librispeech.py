@@ -46,7 +46,8 @@ from pathlib import Path
 import numpy as np
 
 from padertorch_audio.toy import common
-from padertorch_audio.toy.voices import make_speakers, synthesize
+from padertorch_audio.toy.phonetics import make_speakers
+from padertorch_audio.toy.voices import synthesize
 
 __all__ = ['create_librispeech', 'SIZES', 'SUBSETS', 'CORPUS_DIR']
 
@@ -85,7 +86,7 @@ class _Chapter:
     root: Path
     seed: int
     subset: str
-    speaker: object  # voices.Speaker
+    speaker: object  # phonetics.Speaker
     chapter_id: int
     first_utterance_index: int  # of the speaker, for synthesize
     num_utterances: int

@@ -66,7 +66,8 @@ from pathlib import Path
 import numpy as np
 
 from padertorch_audio.toy import common
-from padertorch_audio.toy.voices import make_speakers, synthesize
+from padertorch_audio.toy.phonetics import make_speakers
+from padertorch_audio.toy.voices import synthesize
 
 __all__ = ['create_wsj0_2mix', 'SIZES', 'CORPUS_DIR']
 
@@ -107,7 +108,7 @@ SIZES = {
 
 @dataclasses.dataclass(frozen=True)
 class _Source:
-    speaker: object  # voices.Speaker
+    speaker: object  # phonetics.Speaker
     utterance_index: int
     utterance_id: str
     gain_db: float
