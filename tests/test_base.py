@@ -78,3 +78,79 @@ def test_missing_review_names_the_class():
     with pytest.raises(NotImplementedError,
                        match=r'Unfinished must implement review'):
         Unfinished().review({}, None)
+
+
+# --- Module.config: the recorded constructor arguments ---------------------
+
+class Encoder(pa.Module):
+    def __init__(self, size=4, layers=(8, 8)):
+        super().__init__()
+        self.linear = torch.nn.Linear(size, layers[-1])
+
+
+class Separator(pa.Model):
+    """A user model with nested modules given as arguments."""
+
+    def __init__(self, encoder, masks=(), scale=1.0, name='separator'):
+        super().__init__()
+        self.encoder = encoder
+        self.masks = torch.nn.ModuleList(masks)
+
+    def forward(self, example):
+        return self.encoder.linear(example['x'])
+
+    def review(self, example, output):
+        return {'loss': output.pow(2).mean()}
+
+
+class Wider(Encoder):
+    """Calls the parent's __init__ with other arguments than its own."""
+
+    def __init__(self, width=16):
+        super().__init__(size=2, layers=[width])
+
+
+class KeepsOwnConfig(pa.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+
+
+def test_a_module_built_by_its_constructor_knows_its_complete_config():
+    model = Separator(Encoder(size=3), masks=[Encoder(), Wider(width=5)],
+                      scale=0.5)
+    encoder_defaults = {'factory': 'tests.test_base.Encoder', 'size': 4,
+                        'layers': [8, 8]}
+    assert model.config == {
+        'factory': 'tests.test_base.Separator',
+        'encoder': {**encoder_defaults, 'size': 3},
+        'masks': [encoder_defaults,
+                  {'factory': 'tests.test_base.Wider', 'width': 5}],
+        'scale': 0.5,
+        'name': 'separator',
+    }
+    rebuilt = Separator.from_config(model.config)
+    assert rebuilt.config == model.config
+    rebuilt.load_state_dict(model.state_dict())  # the same architecture
+
+
+def test_only_the_outermost_constructor_call_is_recorded():
+    assert Wider(width=3).config == {'factory': 'tests.test_base.Wider',
+                                     'width': 3}
+    assert Wider().linear.out_features == 16
+
+
+def test_a_module_that_sets_its_own_config_keeps_it():
+    assert KeepsOwnConfig({'anything': 1}).config == {'anything': 1}
+
+
+def test_a_nested_plain_torch_module_is_named_when_it_cannot_be_described():
+    model = Separator(torch.nn.Linear(2, 2))
+    with pytest.raises(pa.configurable.ConfigError,
+                       match=r'Linear \(at Separator.encoder\)'):
+        model.config
+
+
+def test_config_of_is_importable_where_separation_imported_it():
+    from padertorch_audio.separation._config import config_of
+    assert config_of(Encoder(size=2))['size'] == 2

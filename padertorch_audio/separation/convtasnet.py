@@ -26,7 +26,6 @@ import torch
 
 from padertorch_audio.base import Module
 from padertorch_audio.ops import get_activation
-from padertorch_audio.separation._config import RecordsConfig
 from padertorch_audio.separation._norm import make_norm
 from padertorch_audio.separation.masks import get_mask_activation
 
@@ -74,7 +73,7 @@ class ConvBlock(Module):
         return x + self.residual_conv(y), self.skip_conv(y)
 
 
-class TCN(RecordsConfig, Module):
+class TCN(Module):
     """Conv-TasNet separator: features ``(batch, input_size, frames)`` ->
     masks ``(batch, num_speakers, input_size, frames)``.
 

@@ -33,7 +33,6 @@ import torch
 
 from padertorch_audio.base import Module
 from padertorch_audio.ops import get_activation, overlap_add, segment
-from padertorch_audio.separation._config import RecordsConfig
 from padertorch_audio.separation._norm import GlobalNorm, make_norm
 from padertorch_audio.separation.masks import get_mask_activation
 
@@ -83,7 +82,7 @@ class DualPathBlock(Module):
         y = y.view(chunks, batch, chunk, size).transpose(0, 1)
         return x + self.inter_norm(y)
 
-class DPRNN(RecordsConfig, Module):
+class DPRNN(Module):
     """Dual-path RNN separator: features ``(batch, input_size, frames)``
     -> masks ``(batch, num_speakers, input_size, frames)``.
 

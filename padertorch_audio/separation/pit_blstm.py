@@ -16,7 +16,6 @@ samples (32 ms) with a shift of 64 (:data:`PIT_BLSTM_PAPER`).
 import torch
 
 from padertorch_audio.base import Module
-from padertorch_audio.separation._config import RecordsConfig
 from padertorch_audio.separation.masks import get_mask_activation
 from padertorch_audio.separation.tasnet import (
     IstftDecoder, StftEncoder, TasNet)
@@ -24,7 +23,7 @@ from padertorch_audio.separation.tasnet import (
 __all__ = ['BLSTMSeparator', 'PITBLSTM', 'PIT_BLSTM_PAPER', 'TINY_PIT_BLSTM']
 
 
-class BLSTMSeparator(RecordsConfig, Module):
+class BLSTMSeparator(Module):
     """Stacked BLSTMs: features ``(batch, input_size, frames)`` -> masks
     ``(batch, num_speakers, input_size, frames)``.
 

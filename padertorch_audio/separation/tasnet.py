@@ -37,7 +37,6 @@ from padertorch_audio.features import ISTFT, STFT
 from padertorch_audio.ops import (
     apply_permutation, get_activation, log1p_mse, log_mse, pit_loss, si_sdr,
     si_sdr_loss)
-from padertorch_audio.separation._config import RecordsConfig
 from padertorch_audio.separation.dprnn import DPRNN
 
 __all__ = ['Encoder', 'Decoder', 'StftEncoder', 'IstftDecoder', 'TasNet']
@@ -69,7 +68,7 @@ def _check_signal(signal, where):
                          f'{tuple(signal.shape)} has no samples.')
 
 
-class Encoder(RecordsConfig, Module):
+class Encoder(Module):
     """Learned encoder: ``N`` filters of ``window_length`` samples.
 
     ``(batch, samples)`` -> ``(batch, num_filters, frames)``: a strided
@@ -128,7 +127,7 @@ class Encoder(RecordsConfig, Module):
         return representation
 
 
-class Decoder(RecordsConfig, Module):
+class Decoder(Module):
     """Learned decoder: overlap-add of ``N`` learned basis signals.
 
     ``(batch, K, num_filters, frames)`` -> ``(batch, K, samples)``: a
@@ -182,7 +181,7 @@ class Decoder(RecordsConfig, Module):
 _STFT_FEATURES = ('magnitude', 'log1p', 'log')
 
 
-class StftEncoder(RecordsConfig, Module):
+class StftEncoder(Module):
     """STFT encoder: the complex spectrum, bins first.
 
     ``(batch, samples)`` -> complex ``(batch, size // 2 + 1, frames)``
@@ -232,7 +231,7 @@ class StftEncoder(RecordsConfig, Module):
         return magnitude
 
 
-class IstftDecoder(RecordsConfig, Module):
+class IstftDecoder(Module):
     """Inverse STFT decoder for :class:`StftEncoder`.
 
     Complex ``(batch, K, bins, frames)`` -> ``(batch, K, samples)`` with
@@ -263,7 +262,7 @@ class IstftDecoder(RecordsConfig, Module):
                           num_samples=num_samples)
 
 
-class TasNet(RecordsConfig, Model):
+class TasNet(Model):
     """Mask-based separation: encoder, separator, decoder.
 
     Args:
