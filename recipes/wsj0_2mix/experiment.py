@@ -16,38 +16,18 @@ a CPU), ``dprnn`` (paper, window 16), ``dprnn_window2``, ``convtasnet``,
 dots, e.g. ``trainer.optimizer.lr=5e-4``).
 """
 import copy
-import json
 from pathlib import Path
 
-import sacred
-from sacred.observers import FileStorageObserver
-
 from padertorch_audio import separation
+from padertorch_audio.recipe import (
+    Experiment, export_experiment, load_trained_model, set_everywhere)
 from padertorch_audio.train import distributed
 
 RECIPE_DIR = Path(__file__).resolve().parent
 
-
-class _Experiment(sacred.Experiment):
-    """Records the training runs in ``<exp_dir>/sacred/<run id>/`` (config,
-    host, packages, captured output), wherever ``exp_dir`` points.
-
-    Under torchrun only rank 0 records (one record per run, not one per
-    rank), and a global ``batch_size`` that the ranks cannot share fails
-    here, before the record or anything else is written to ``exp_dir``.
-    """
-
-    def _create_run(self, command_name=None, *args, **kwargs):
-        run = super()._create_run(command_name, *args, **kwargs)
-        if command_name == 'train':
-            distributed.per_rank_batch_size(run.config['batch_size'])
-            if distributed.is_main_process():
-                run.observers.append(FileStorageObserver(
-                    str(Path(run.config['exp_dir']) / 'sacred')))
-        return run
-
-
-ex = _Experiment('wsj0_2mix', save_git_info=False)
+# Records the training runs in <exp_dir>/sacred (rank 0) and checks the
+# global batch_size before anything is written.
+ex = Experiment('wsj0_2mix', save_git_info=False)
 
 # A DPRNN-TasNet small enough to train on a 2-core CPU in minutes (toy).
 TOY_DPRNN = copy.deepcopy(separation.DPRNN_PAPER)
@@ -56,13 +36,8 @@ TOY_DPRNN['separator'].update(
     hop_size=25)
 
 
-def _model(config, num_speakers):
-    config = copy.deepcopy(config)
-    if 'num_speakers' in config.get('separator', {}):
-        config['separator']['num_speakers'] = num_speakers
-    elif 'num_speakers' in config:
-        config['num_speakers'] = num_speakers
-    return config
+def _hz(sample_rate):
+    return {'8k': 8000, '16k': 16000}[sample_rate]
 
 
 @ex.config
@@ -82,7 +57,7 @@ def config():
     # ---- training (stage 1) ----
     tag = 'toy_dprnn'
     exp_dir = str(RECIPE_DIR / 'exp' / tag)
-    model = _model(TOY_DPRNN, num_speakers)
+    model = set_everywhere(TOY_DPRNN, 'num_speakers', num_speakers)
     # Under torchrun (run.sh --ngpu/--nnodes) each of N ranks takes
     # batch_size / N examples per step (the same step as one process).
     batch_size = 4               # GLOBAL: all ranks together; a multiple of N
@@ -155,7 +130,7 @@ def pit_blstm():
         'si_sdr': 0.0, 'log_mse': 1.0, 'log1p_mse': 0.0}}
 
 
-@ex.command(unobserved=True)
+@ex.command
 def prepare(wsj0_2mix_root, toy_root, toy_size, num_speakers, sample_rate,
             mode, database_json):
     """Stage 0: the database JSON (the toy corpus when no root is given)."""
@@ -176,67 +151,34 @@ def prepare(wsj0_2mix_root, toy_root, toy_size, num_speakers, sample_rate,
           + ' examples.')
 
 
-def _build_trainer(trainer, model):
-    import padertorch_audio as pa
-    config = copy.deepcopy(trainer)
-    config['model'] = model
-    return pa.Trainer.from_config(config)
-
-
 @ex.command
-def train(_config, trainer, model, database_json, batch_size,
-          segment_seconds, num_workers, validation_examples, sample_rate,
-          back_off_patience, early_stopping_patience, exp_dir):
+def train(trainer, model, database_json, batch_size, segment_seconds,
+          num_workers, validation_examples, sample_rate, back_off_patience,
+          early_stopping_patience):
     """Stage 1: train (resumes when the experiment dir holds a run).
 
     Under torchrun every rank runs this; the Trainer joins the ranks, and
     each rank reads its own shard with ``batch_size / world size``
     examples per step (the same step as one process with ``batch_size``).
     """
+    import padertorch_audio as pa
     from recipes.wsj0_2mix import data
-    # Before anything touches exp_dir (see _Experiment._create_run).
-    rank_batch_size = distributed.per_rank_batch_size(batch_size)
-    rate = {'8k': 8000, '16k': 16000}[sample_rate]
-    trainer = _build_trainer(trainer, model)
+    trainer = pa.Trainer.from_config({**copy.deepcopy(trainer),
+                                      'model': copy.deepcopy(model)})
     trainer.register_validation_hook(
         data.validation_data(database_json, 'cv',
                              max_examples=validation_examples),
         metric='si_sdr', maximize=True, max_checkpoints=1,
         n_back_off=1, back_off_patience=back_off_patience,
         early_stopping_patience=early_stopping_patience)
-    training = data.training_data(
-        database_json, 'tr', batch_size=rank_batch_size,
-        segment_seconds=segment_seconds, sample_rate=rate,
-        num_workers=num_workers)
-    resume = (Path(exp_dir) / 'checkpoints' / 'ckpt_latest.pth').exists()
-    trainer.train(training, resume=resume)
+    trainer.train(data.training_data(
+        database_json, 'tr',
+        batch_size=distributed.per_rank_batch_size(batch_size),
+        segment_seconds=segment_seconds, sample_rate=_hz(sample_rate),
+        num_workers=num_workers), resume='auto')
 
 
-def _checkpoint_path(exp_dir, checkpoint):
-    directory = Path(exp_dir) / 'checkpoints'
-    if checkpoint == 'best':
-        found = sorted(directory.glob('ckpt_best_*.pth'))
-        if not found:
-            raise FileNotFoundError(
-                f'No best checkpoint in {directory}: train first (stage 1).')
-        return found[0]
-    if checkpoint == 'latest':
-        return directory / 'ckpt_latest.pth'
-    return directory / checkpoint
-
-
-def load_trained_model(exp_dir, checkpoint='best'):
-    """The model of an experiment dir with the weights of a checkpoint."""
-    import padertorch_audio as pa
-    from padertorch_audio.train.checkpoint import load_checkpoint
-    config = json.loads((Path(exp_dir) / 'config.json').read_text())
-    model = pa.Module.from_config(config['model'])
-    path = _checkpoint_path(exp_dir, checkpoint)
-    model.load_state_dict(load_checkpoint(path)['model'])
-    return model.eval(), path
-
-
-@ex.command(unobserved=True)
+@ex.command
 def evaluate(exp_dir, database_json, dataset, checkpoint, num_eval_workers,
              metrics, max_eval_examples, sample_rate, eval_timeout):
     """Stage 2: per-utterance metrics, means and a report in eval/.
@@ -246,11 +188,11 @@ def evaluate(exp_dir, database_json, dataset, checkpoint, num_eval_workers,
     """
     from recipes.wsj0_2mix.evaluate import evaluate_experiment
     model, path = load_trained_model(exp_dir, checkpoint)
-    rate = {'8k': 8000, '16k': 16000}[sample_rate]
     final = evaluate_experiment(
         model, database_json, dataset, Path(exp_dir) / 'eval' / dataset,
-        sample_rate=rate, metrics=metrics, num_workers=num_eval_workers,
-        max_examples=max_eval_examples, timeout=eval_timeout)
+        sample_rate=_hz(sample_rate), metrics=metrics,
+        num_workers=num_eval_workers, max_examples=max_eval_examples,
+        timeout=eval_timeout)
     if final is None:  # a rank other than 0: rank 0 reports
         return None
     print(f'{dataset} ({path.name}): ' + ', '.join(
@@ -259,34 +201,29 @@ def evaluate(exp_dir, database_json, dataset, checkpoint, num_eval_workers,
     return final
 
 
-@ex.command(unobserved=True)
+@ex.command
 def export(exp_dir, checkpoint, model_file, sample_rate, num_speakers,
-           dataset):
-    """Stage 3: one model file for `padertorch-audio separate`."""
-    from padertorch_audio.separation import export_model
-    model, path = load_trained_model(exp_dir, checkpoint)
-    evaluation = Path(exp_dir) / 'eval' / dataset / 'final_metrics.json'
-    ranking = Path(exp_dir) / 'checkpoints' / 'ckpt_ranking.json'
-    export_model(
-        model, model_file, sample_rate={'8k': 8000, '16k': 16000}[sample_rate],
-        num_speakers=num_speakers,
-        training_summary=(json.loads(ranking.read_text())
-                          if ranking.exists() else None),
-        evaluation_summary=(json.loads(evaluation.read_text())
-                            if evaluation.exists() else None))
+           dataset, wsj0_2mix_root):
+    """Stage 3: one model file for `padertorch-audio separate` (marked as a
+    toy model when trained on the toy corpus)."""
+    path = export_experiment(
+        exp_dir, model_file, separation.export_model, checkpoint=checkpoint,
+        eval_dataset=dataset, corpus='toy' if wsj0_2mix_root is None
+        else 'wsj0_2mix', sample_rate=_hz(sample_rate),
+        num_speakers=num_speakers)
     print(f'Exported {path} to {model_file}')
 
 
-@ex.command(unobserved=True)
+@ex.command
 def separate(model_file, database_json, dataset, separate_examples, exp_dir):
-    """Stage 4: run `padertorch-audio separate` on a few test mixtures."""
-    from padertorch_audio.cli import main as cli
+    """Stage 4: separate a few test mixtures into exp_dir/separated (what
+    `padertorch-audio separate` does)."""
     from padertorch_audio.data.database import load_database
     examples = load_database(database_json).get_dataset(dataset)
     inputs = [examples[i]['audio_path']['observation']
               for i in range(min(separate_examples, len(examples)))]
     out_dir = Path(exp_dir) / 'separated'
-    status = cli(['separate', '--model', str(model_file), *inputs,
-                  '-o', str(out_dir)])
+    results = separation.separate_files(model_file, inputs, out_dir,
+                                        on_file=separation.print_result)
     print(f'Separated {len(inputs)} mixtures into {out_dir}')
-    return status
+    return int(any(result.error for result in results))
