@@ -1,6 +1,6 @@
 """Training: the Trainer, its hooks, triggers, optimizers and checkpoints."""
-from padertorch_audio.train.trainer import (
-    Trainer, NonFiniteLossError, ReviewError)
+from padertorch_audio.train.review import ReviewError
+from padertorch_audio.train.trainer import Trainer, NonFiniteLossError
 from padertorch_audio.train.hooks import (
     Hook, TriggeredHook, SummaryHook, ValidationHook, CheckpointHook,
     LRSchedulerHook, ProgressHook)

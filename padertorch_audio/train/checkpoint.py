@@ -10,6 +10,7 @@ Layout in ``<storage_dir>/checkpoints/``::
 A checkpoint is a dict of plain Python values and tensors; it is loaded with
 ``torch.load(weights_only=True)``.
 """
+import itertools
 import os
 import random
 import re
@@ -23,7 +24,7 @@ from padertorch_audio.io import atomic_write
 __all__ = [
     'checkpoint_path', 'save_checkpoint', 'load_checkpoint', 'resolve_link',
     'write_link', 'list_checkpoints', 'get_rng_state', 'set_rng_state',
-    'remove_stale_temporaries',
+    'remove_stale_temporaries', 'epoch_iterator',
 ]
 
 POINTER_MAGIC = 'padertorch_audio checkpoint pointer\n'
@@ -165,3 +166,30 @@ def set_rng_state(state: dict):
     ))
     if 'cuda' in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state['cuda'])
+
+
+def epoch_iterator(iterable, skip, epoch_rng_state):
+    """The iterator of an epoch, ``skip`` examples in (after a resume).
+
+    Returns ``(iterator, epoch_rng_state)``. The random generator states at
+    the start of each epoch are kept (and checkpointed): a resume inside an
+    epoch rebuilds that epoch's order (e.g. a shuffling DataLoader's
+    permutation) under ``epoch_rng_state`` and skips the examples already
+    used, so it continues exactly where it stopped. Skipping loads those
+    examples once more, except for lists/tuples.
+    """
+    if skip and isinstance(iterable, (list, tuple)):
+        return iter(iterable[skip:]), epoch_rng_state
+    if not skip:
+        epoch_rng_state = get_rng_state()  # before iter(): it may draw
+        return iter(iterable), epoch_rng_state
+    current = get_rng_state()
+    if epoch_rng_state is not None:
+        set_rng_state(epoch_rng_state)
+    iterator = iter(iterable)
+    # Samplers draw their seed at the first next(), so skip under the
+    # epoch's states too.
+    for _ in itertools.islice(iterator, skip):
+        pass
+    set_rng_state(current)
+    return iterator, epoch_rng_state

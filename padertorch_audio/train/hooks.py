@@ -41,12 +41,17 @@ A user hook, e.g. one that logs the weight norm every 100 iterations::
 ``step`` (given to ``post_step``) is a dict with ``'loss'`` (the combined
 loss, detached), ``'losses'`` (``{name: detached loss}`` or None), ``'review'`` (the
 last review dict of the step), ``'scalars'`` (the review scalars of every
-forward pass of the step) and ``'grad_norm'`` (before clipping; None on
-steps where it was not computed, see ``Trainer.grad_norm_interval``).
+forward pass of the step) and ``'grad_norm'`` (before clipping). The
+gradient norm costs time, so it is only computed when the optimizer clips
+gradients, for fp16, or when a hook's ``needs_grad_norm(trainer)`` says
+that the coming step's ``post_step`` uses it (the summary hook asks for it
+every ``Trainer.grad_norm_interval`` iterations and before its
+iteration-triggered summaries); on other steps it is None.
 ``trainer.timings`` holds the seconds spent in each part of the steps
 (data, to_device, forward, review, backward, optimizer) since training
 started.
 """
+import logging
 import math
 import sys
 import time
@@ -54,15 +59,18 @@ import time
 import numpy as np
 import torch
 
-from padertorch_audio.train.triggers import Trigger
+from padertorch_audio.io import dump_json
 from padertorch_audio.train import checkpoint as ckpt
 from padertorch_audio.train import distributed
-from padertorch_audio.io import dump_json
+from padertorch_audio.train.review import forward_review
+from padertorch_audio.train.triggers import Trigger
 
 __all__ = [
     'Hook', 'TriggeredHook', 'SummaryHook', 'ValidationHook',
-    'CheckpointHook', 'LRSchedulerHook', 'ProgressHook',
+    'CheckpointHook', 'LRSchedulerHook', 'ProgressHook', 'acts_on',
 ]
+
+log = logging.getLogger(__name__)
 
 
 class Hook:
@@ -89,6 +97,11 @@ class Hook:
     def close(self, trainer):
         pass
 
+    def needs_grad_norm(self, trainer) -> bool:
+        """Whether ``post_step`` of the coming step (the one after
+        ``trainer.iteration`` steps) uses ``step['grad_norm']``."""
+        return False
+
     def state_dict(self) -> dict:
         return {}
 
@@ -112,6 +125,22 @@ class TriggeredHook(Hook):
     def post_epoch(self, trainer):
         if self.trigger.fires_after_epoch(trainer.epoch):
             self.fire(trainer)
+
+
+def acts_on(hook, method) -> bool:
+    """Whether calling ``hook.<method>`` can do anything (the training loop
+    calls only those hooks)."""
+    implementation = getattr(type(hook), method)
+    if implementation is getattr(Hook, method):
+        return False
+    if isinstance(hook, TriggeredHook):
+        # A TriggeredHook's own post_step/post_epoch only check the trigger.
+        unit = hook.trigger.unit
+        if method == 'post_step' and unit == 'epoch':
+            return implementation is not TriggeredHook.post_step
+        if method == 'post_epoch' and unit == 'iteration':
+            return implementation is not TriggeredHook.post_epoch
+    return True
 
 
 def _mean(values):
@@ -200,6 +229,12 @@ class SummaryHook(TriggeredHook):
     def pre_train(self, trainer):
         self.reset(trainer)
 
+    def needs_grad_norm(self, trainer):
+        iteration = trainer.iteration
+        return (iteration % trainer.grad_norm_interval == 0
+                or (self.trigger.unit == 'iteration'
+                    and (iteration + 1) % self.trigger.period == 0))
+
     def post_step(self, trainer, step):
         scalars = self.scalars
         scalars['loss'].append(step['loss'])
@@ -279,6 +314,16 @@ class ValidationHook(TriggeredHook):
                  max_checkpoints=1, early_stopping_patience=None,
                  n_back_off=0, back_off_patience=None, lr_update_factor=0.1):
         super().__init__(trigger)
+        if isinstance(iterable, (str, bytes)) or not hasattr(
+                iterable, '__iter__'):
+            raise TypeError(
+                f'The validation iterable must be iterable, got '
+                f'{type(iterable).__name__}.')
+        if iter(iterable) is iterable:
+            raise TypeError(
+                'The validation iterable is an iterator (e.g. a generator) '
+                'that would be used up after one validation; pass a list, a '
+                'DataLoader or a lazy_dataset.')
         if back_off_patience is None:
             back_off_patience = early_stopping_patience
         if n_back_off and not back_off_patience:
@@ -352,12 +397,12 @@ class ValidationHook(TriggeredHook):
         model.eval()
         sums, count, last_review = {}, 0, None
         try:
-            with torch.no_grad(), trainer._autocast():
+            with torch.no_grad():
                 for example in self._shard(trainer):
                     example = model.example_to_device(example, trainer.device)
-                    output = model(example)
-                    review = model.review(example, output)
-                    loss, losses = trainer.combine_losses(review, 'validation')
+                    loss, losses, review = forward_review(
+                        model, example, trainer.precision,
+                        trainer.loss_weights, 'validation')
                     values = {'loss': loss}
                     if losses is not None and len(losses) > 1:
                         values.update(
@@ -429,9 +474,25 @@ class ValidationHook(TriggeredHook):
     def pre_step(self, trainer):
         if self.pending_back_off:
             self.pending_back_off = False
-            best = ckpt.checkpoint_path(
-                trainer.checkpoint_dir, self.best_iteration)
-            trainer.back_off(best, self.lr_update_factor)
+            self.back_off(trainer)
+
+    def back_off(self, trainer):
+        """Reload model and optimizer from the best checkpoint; multiply the
+        learning rate (and a schedule's base rates) by ``lr_update_factor``.
+        """
+        path = ckpt.checkpoint_path(trainer.checkpoint_dir,
+                                    self.best_iteration)
+        optimizer = trainer.optimizer
+        lrs = [group['lr'] for group in optimizer.optimizer.param_groups]
+        state = trainer.parallel.on_main(ckpt.load_checkpoint, path)
+        trainer.model.load_state_dict(state['model'])
+        optimizer.load_state_dict(state['optimizer'])
+        for group, lr in zip(optimizer.optimizer.param_groups, lrs):
+            group['lr'] = lr * self.lr_update_factor
+        if trainer.lr_scheduler_hook is not None:
+            trainer.lr_scheduler_hook.scale_base_lrs(self.lr_update_factor)
+        log.info('Back-off at iteration %d: reloaded %s, lr x %g',
+                 trainer.iteration, path, self.lr_update_factor)
 
     def post_train(self, trainer):
         if not self.ranking or self.ranking[-1]['iteration'] != trainer.iteration:

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from padertorch_audio.train import checkpoint as ckpt
+from padertorch_audio.train.review import ReviewError, forward_review
 
 __all__ = ['test_run', 'TestRunError']
 
@@ -52,7 +53,6 @@ def test_run(trainer, train_iterable, validation_iterable, device=None,
     ``trainer.storage_dir``, the trainer's model, optimizer and the global
     random generator states are left as they were.
     """
-    from padertorch_audio.train.trainer import Trainer, ReviewError
     train_examples = _take(train_iterable, num_steps
                            * trainer.virtual_minibatch_size, 'training')
     validation_examples = _take(validation_iterable, 2, 'validation')
@@ -64,7 +64,7 @@ def test_run(trainer, train_iterable, validation_iterable, device=None,
     model.to(device)
     try:
         with tempfile.TemporaryDirectory(prefix='test_run_') as directory:
-            clone = Trainer(
+            clone = type(trainer)(
                 model, Path(directory) / 'storage', optimizer,
                 loss_weights=trainer.loss_weights,
                 summary_trigger=(1, 'iteration'),
@@ -74,21 +74,21 @@ def test_run(trainer, train_iterable, validation_iterable, device=None,
                 progress=False, mixed_precision=trainer.mixed_precision)
             clone.distributed = False  # each rank checks on its own
             clone.device = device
+            clone.precision.start(device)
 
             # 1. + 2. forward, review, backward on the first example.
             model.train()
             try:
                 example = model.example_to_device(train_examples[0], device)
-                output = model(example)
-                review = model.review(example, output)
+                loss, _, _ = forward_review(
+                    model, example, clone.precision, clone.loss_weights,
+                    'test_run (training)')
+            except ReviewError as error:
+                raise TestRunError(f'test_run: {error}') from error
             except Exception as error:
                 raise TestRunError(
                     f'test_run: forward/review failed on the first training '
                     f'example: {type(error).__name__}: {error}') from error
-            try:
-                loss, _ = clone.combine_losses(review, 'test_run (training)')
-            except ReviewError as error:
-                raise TestRunError(f'test_run: {error}') from error
             if not torch.isfinite(loss):
                 raise TestRunError(
                     f'test_run: the loss of the first training example is '

@@ -1,28 +1,27 @@
 """The Trainer: a short optimisation loop; everything else is a hook."""
-import contextlib
-import functools
-import itertools
 import json
 import logging
 import math
-import os
-import platform
-import signal
-import threading
-import time
 from pathlib import Path
 
 import torch
 
-from padertorch_audio.base import REVIEW_KEYS
-from padertorch_audio.configurable import Configurable, build, factory_to_str
-from padertorch_audio.io import check_writable, dump_json
+from padertorch_audio.configurable import (
+    ConfigError, Configurable, build, factory_to_str)
 from padertorch_audio.train import checkpoint as ckpt
 from padertorch_audio.train import distributed
+from padertorch_audio.train import parallel as parallelism
 from padertorch_audio.train.hooks import (
-    Hook, TriggeredHook, SummaryHook, ValidationHook, CheckpointHook,
-    LRSchedulerHook, ProgressHook)
+    Hook, SummaryHook, ValidationHook, CheckpointHook, LRSchedulerHook,
+    ProgressHook, acts_on)
 from padertorch_audio.train.optimizer import Optimizer, TorchOptimizer
+from padertorch_audio.train.precision import Precision
+from padertorch_audio.train.review import (
+    ReviewError, combine_losses, forward_review)
+from padertorch_audio.train.signals import SignalGuard
+from padertorch_audio.train.storage import RunStorage
+from padertorch_audio.train.test_run import test_run
+from padertorch_audio.train.timing import StepTimer
 from padertorch_audio.train.triggers import Trigger
 
 __all__ = ['Trainer', 'NonFiniteLossError', 'ReviewError']
@@ -30,18 +29,8 @@ __all__ = ['Trainer', 'NonFiniteLossError', 'ReviewError']
 log = logging.getLogger(__name__)
 
 
-_TIMINGS = ('data', 'to_device', 'forward', 'review', 'backward', 'optimizer')
-_END = object()  # the end of an epoch's iterator
-_MIXED_PRECISION = {'bf16': torch.bfloat16, 'fp16': torch.float16}
-_NO_CONTEXT = contextlib.nullcontext()  # reusable; cheaper than a new one
-
-
 class NonFiniteLossError(FloatingPointError):
     """The loss or the gradient norm is nan or inf."""
-
-
-class ReviewError(ValueError):
-    """A review dict does not follow the review convention."""
 
 
 class Trainer(Configurable):
@@ -89,10 +78,20 @@ class Trainer(Configurable):
     alone inside a distributed job.
 
     An iteration is one optimizer step. The gradient norm (before
-    clipping) is computed at every step when the optimizer clips gradients;
-    without clipping, it costs a noticeable part of a small model's step
-    (5 % for a tiny MLP) and is computed every ``grad_norm_interval`` (100)
-    iterations and on the steps just before an iteration-triggered summary.
+    clipping) is computed at every step when the optimizer clips gradients
+    (or with fp16); without clipping, it costs a noticeable part of a small
+    model's step (5 % for a tiny MLP) and is computed only when a hook asks
+    for it (``Hook.needs_grad_norm``): the summary hook every
+    ``grad_norm_interval`` (100) iterations and on the steps just before an
+    iteration-triggered summary.
+
+    The loop itself is short; each concern around it is a small object:
+    ``trainer.precision`` (:mod:`~padertorch_audio.train.precision`),
+    ``trainer.parallel`` (:mod:`~padertorch_audio.train.parallel`),
+    ``trainer.signals`` (:mod:`~padertorch_audio.train.signals`), the step
+    timer (:mod:`~padertorch_audio.train.timing`), the storage dir
+    (:mod:`~padertorch_audio.train.storage`) and one forward pass
+    (:func:`~padertorch_audio.train.review.forward_review`).
 
     >>> import tempfile, torch, padertorch_audio as pa
     >>> class Regression(pa.Model):
@@ -152,11 +151,6 @@ class Trainer(Configurable):
             raise ValueError(
                 f'virtual_minibatch_size must be a positive int, got '
                 f'{virtual_minibatch_size!r}.')
-        if mixed_precision is not None and (
-                mixed_precision not in _MIXED_PRECISION):
-            raise ValueError(
-                f"mixed_precision must be None, 'bf16' or 'fp16', got "
-                f"{mixed_precision!r}.")
         if loss_weights is not None and not isinstance(loss_weights, dict):
             raise TypeError(
                 f'loss_weights must be a dict {{name: weight}}, got '
@@ -172,17 +166,18 @@ class Trainer(Configurable):
         self.checkpoint_trigger = Trigger.new(checkpoint_trigger)
         self.stop_trigger = Trigger.new(stop_trigger)
         self.progress = progress
-        self.mixed_precision = mixed_precision
+        #: Autocast, the fp16 loss scaler and skipped overflow steps.
+        self.precision = Precision(mixed_precision)
         #: None: distributed when started by torchrun; False: this process
         #: trains alone.
         self.distributed = None
         #: Keyword arguments for ``DistributedDataParallel``.
         self.ddp_options = {}
-        #: Steps skipped because fp16 gradients overflowed.
-        self.skipped_steps = 0
-        self.rank, self.world_size = 0, 1
-        self._ddp = None
-        self._grad_scaler = None
+        #: One process, or one rank of several (set by ``train``).
+        self.parallel = parallelism.SingleProcess()
+        #: SIGINT/SIGTERM while training: checkpoint and exit.
+        self.signals = SignalGuard()
+        self.timer = StepTimer()
 
         self.iteration = 0
         self.epoch = 0
@@ -192,11 +187,8 @@ class Trainer(Configurable):
         self.config = None          # set by from_config
         self._writer = None
         self._stop_reason = None
-        self._signal = None
-        self._storage_ready = False
+        self._storage = RunStorage(self.storage_dir)
         self._epoch_rng_state = None
-        #: Seconds spent in each part of the steps since ``train`` started.
-        self.timings = dict.fromkeys(_TIMINGS, 0.)
 
         self.hooks = []
         self.validation_hook = None
@@ -204,6 +196,33 @@ class Trainer(Configurable):
         self.checkpoint_hook = CheckpointHook(self.checkpoint_trigger)
         self.register_hook(SummaryHook(self.summary_trigger))
         self.register_hook(self.checkpoint_hook)
+
+    @property
+    def mixed_precision(self):
+        """``None``, ``'bf16'`` or ``'fp16'`` (see the class docstring)."""
+        return self.precision.mode
+
+    @property
+    def skipped_steps(self) -> int:
+        """Steps skipped because fp16 gradients overflowed."""
+        return self.precision.skipped_steps
+
+    @property
+    def _grad_scaler(self):
+        return self.precision.scaler
+
+    @property
+    def timings(self) -> dict:
+        """Seconds spent in each part of the steps since ``train`` started."""
+        return self.timer.totals
+
+    @property
+    def rank(self) -> int:
+        return self.parallel.rank
+
+    @property
+    def world_size(self) -> int:
+        return self.parallel.world_size
 
     # ------------------------------------------------------------------
     # configuration
@@ -216,10 +235,11 @@ class Trainer(Configurable):
         return trainer
 
     def describe(self) -> dict:
-        """The config of this trainer (complete when built by from_config)."""
+        """The config of this trainer: complete when built by from_config,
+        and with the model's recorded config (:attr:`Module.config
+        <padertorch_audio.Module>`) when built directly."""
         if self.config is not None:
             return self.config
-        model = {'factory': factory_to_str(type(self.model))}
         optimizer = {'factory': factory_to_str(type(self.optimizer))}
         if not isinstance(self.optimizer, TorchOptimizer):
             optimizer = type(self.optimizer).get_config({
@@ -228,7 +248,7 @@ class Trainer(Configurable):
             })
         return {
             'factory': factory_to_str(type(self)),
-            'model': model,
+            'model': _model_config(self.model),
             'storage_dir': str(self.storage_dir),
             'optimizer': optimizer,
             'loss_weights': self.loss_weights,
@@ -286,16 +306,6 @@ class Trainer(Configurable):
         """
         if self.validation_hook is not None:
             raise ValueError('A validation hook is registered already.')
-        if isinstance(iterable, (str, bytes)) or not hasattr(
-                iterable, '__iter__'):
-            raise TypeError(
-                f'The validation iterable must be iterable, got '
-                f'{type(iterable).__name__}.')
-        if iter(iterable) is iterable:
-            raise TypeError(
-                'The validation iterable is an iterator (e.g. a generator) '
-                'that would be used up after one validation; pass a list, a '
-                'DataLoader or a lazy_dataset.')
         hook = ValidationHook(
             iterable, self.checkpoint_trigger, metric=metric,
             maximize=maximize, max_checkpoints=max_checkpoints,
@@ -355,59 +365,11 @@ class Trainer(Configurable):
     # losses
 
     def combine_losses(self, review, where='training'):
-        """Check a review dict; return (combined loss, losses or None)."""
-        if type(review) is not dict:
-            raise ReviewError(
-                f'{where}: model.review must return a dict, got '
-                f'{type(review).__name__}.')
-        if not review.keys() <= REVIEW_KEYS:
-            raise ReviewError(
-                f'{where}: unknown review key(s) '
-                f'{sorted(review.keys() - REVIEW_KEYS)}; allowed are '
-                f'{sorted(REVIEW_KEYS)}.')
-        if 'loss' in review:
-            if 'losses' in review:
-                raise ReviewError(
-                    f"{where}: the review has both 'loss' and 'losses'; "
-                    f"give one of them.")
-            loss = review['loss']
-            self._check_scalar('loss', loss, where)
-            if self.loss_weights is not None:
-                raise ReviewError(
-                    f"{where}: the trainer has loss_weights "
-                    f"{sorted(self.loss_weights)}, but the review gives a "
-                    f"single 'loss'; give 'losses': {{name: loss}} instead.")
-            return loss, None
-        losses = review.get('losses')
-        if not losses:
-            raise ReviewError(
-                f"{where}: the review has no 'loss' (or 'losses') entry; "
-                f"found keys {sorted(review)}.")
-        for name, value in losses.items():
-            self._check_scalar(f'losses/{name}', value, where)
-        weights = self.loss_weights
-        if weights is None:
-            if len(losses) > 1:
-                raise ReviewError(
-                    f'{where}: the review has {len(losses)} losses '
-                    f'{sorted(losses)} but the trainer has no loss_weights '
-                    f'to combine them.')
-            return next(iter(losses.values())), losses
-        if weights.keys() != losses.keys():
-            raise ReviewError(
-                f'{where}: loss_weights {sorted(weights)} do not match the '
-                f'review losses {sorted(losses)}.')
-        loss = sum(weights[name] * value for name, value in losses.items())
-        return loss, losses
+        """Check a review dict; return (combined loss, losses or None).
 
-    @staticmethod
-    def _check_scalar(name, value, where):
-        if not isinstance(value, torch.Tensor) or value.numel() != 1:
-            shape = (tuple(value.shape) if isinstance(value, torch.Tensor)
-                     else type(value).__name__)
-            raise ReviewError(
-                f'{where}: review {name!r} must be a scalar tensor, got '
-                f'{shape}.')
+        See :func:`padertorch_audio.train.review.combine_losses`.
+        """
+        return combine_losses(review, self.loss_weights, where)
 
     # ------------------------------------------------------------------
     # checkpoints
@@ -422,9 +384,7 @@ class Trainer(Configurable):
             'hooks': {self._hook_name(h): h.state_dict() for h in self.hooks},
             'rng': ckpt.get_rng_state(),
             'epoch_rng': self._epoch_rng_state,
-            'skipped_steps': self.skipped_steps,
-            'grad_scaler': (self._grad_scaler.state_dict()
-                            if self._grad_scaler is not None else None),
+            **self.precision.state_dict(),  # skipped_steps, grad_scaler
             'version': _version(),
         }
 
@@ -441,11 +401,7 @@ class Trainer(Configurable):
                 f'Not writing {path}: the model has non-finite parameters at '
                 f'iteration {self.iteration}.')
         state = self.state_dict()
-        if self.world_size > 1:
-            states = distributed.all_gather(
-                (state['rng'], state['epoch_rng']))
-            state['rank_rng'] = [rng for rng, _ in states]
-            state['rank_epoch_rng'] = [epoch_rng for _, epoch_rng in states]
+        self.parallel.gather_rng(state)
         if self.is_main_process:
             ckpt.save_checkpoint(state, path)
 
@@ -462,9 +418,7 @@ class Trainer(Configurable):
                 hook.load_state_dict(hook_states[name])
             elif hook.state_dict():
                 log.warning('%s has no state for hook %s', path, name)
-        self.skipped_steps = state.get('skipped_steps', 0)
-        if self._grad_scaler is not None and state.get('grad_scaler'):
-            self._grad_scaler.load_state_dict(state['grad_scaler'])
+        self.precision.load_state_dict(state)
         # One random state per rank (a single-process checkpoint has one).
         ranks = state.get('rank_rng') or [state['rng']]
         epoch_ranks = state.get('rank_epoch_rng') or [state.get('epoch_rng')]
@@ -475,113 +429,8 @@ class Trainer(Configurable):
         ckpt.set_rng_state(ranks[self.rank % len(ranks)])
         self._epoch_rng_state = epoch_ranks[self.rank % len(ranks)]
 
-    def back_off(self, checkpoint_path, lr_factor):
-        """Reload model and optimizer from a checkpoint, scale the lr."""
-        lrs = [group['lr'] for group in self.optimizer.optimizer.param_groups]
-        state = self._on_main(ckpt.load_checkpoint, checkpoint_path)
-        self.model.load_state_dict(state['model'])
-        self.optimizer.load_state_dict(state['optimizer'])
-        for group, lr in zip(self.optimizer.optimizer.param_groups, lrs):
-            group['lr'] = lr * lr_factor
-        if self.lr_scheduler_hook is not None:
-            self.lr_scheduler_hook.scale_base_lrs(lr_factor)
-        log.info('Back-off at iteration %d: reloaded %s, lr x %g',
-                 self.iteration, checkpoint_path, lr_factor)
-
     # ------------------------------------------------------------------
     # training
-
-    def _check_storage_dir(self, resume):
-        directory = self.storage_dir
-        check_writable(directory)
-        if resume:
-            latest = self.checkpoint_dir / 'ckpt_latest.pth'
-            if not (latest.exists() or latest.is_symlink()):
-                raise FileNotFoundError(
-                    f'resume=True, but there is no checkpoint to resume from:'
-                    f' {latest} does not exist.')
-            if not ckpt.resolve_link(latest).is_file():
-                raise FileNotFoundError(
-                    f'resume=True, but {latest} points to a missing file '
-                    f'{ckpt.resolve_link(latest)}.')
-            return
-        found = [name for name in ('config.json', 'checkpoints')
-                 if (directory / name).exists()]
-        if directory.is_dir():
-            found += sorted(p.name for p in directory.glob('events.out.*'))
-        if found:
-            raise FileExistsError(
-                f'storage_dir {directory} already holds a training run '
-                f'({", ".join(found[:3])}). Pass resume=True to continue it, '
-                f'or choose a new directory (padertorch_audio.io.'
-                f'get_new_storage_dir).')
-
-    def _setup_storage(self, resume):
-        """Create the storage dir and write config (after the 1st review)."""
-        self._storage_ready = True
-        if not self.is_main_process:
-            return
-        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        stale = ckpt.remove_stale_temporaries(self.checkpoint_dir)
-        if stale:
-            log.warning('Removed %d temporary file(s) that an interrupted '
-                        'checkpoint write left in %s: %s', len(stale),
-                        self.checkpoint_dir, ', '.join(p.name for p in stale))
-        config = self.describe()
-        config_path = self.storage_dir / 'config.json'
-        if not resume:
-            dump_json(config, config_path)
-        else:
-            try:
-                old = json.loads(config_path.read_text())
-            except (OSError, ValueError):
-                old = None
-            if old != json.loads(json.dumps(config)):
-                dump_json(config, self.storage_dir
-                          / f'config_resume_{self.iteration}.json')
-        dump_json({**_environment(), 'world_size': self.world_size},
-                  self.storage_dir / 'environment.json')
-
-    def _epoch_iterator(self, train_iterable, skip):
-        """The iterator of an epoch, ``skip`` examples in (after a resume).
-
-        The random generator states at the start of each epoch are kept (and
-        checkpointed): a resume inside an epoch rebuilds that epoch's order
-        (e.g. a shuffling DataLoader's permutation) under them and skips the
-        examples already used, so it continues exactly where it stopped.
-        Skipping loads those examples once more, except for lists/tuples.
-        """
-        if skip and isinstance(train_iterable, (list, tuple)):
-            return iter(train_iterable[skip:])
-        if not skip:
-            self._epoch_rng_state = ckpt.get_rng_state()
-            return iter(train_iterable)
-        current = ckpt.get_rng_state()
-        if self._epoch_rng_state is not None:
-            ckpt.set_rng_state(self._epoch_rng_state)
-        iterator = iter(train_iterable)
-        # Samplers draw their seed at the first next(), so skip under the
-        # epoch's states too.
-        for _ in itertools.islice(iterator, skip):
-            pass
-        ckpt.set_rng_state(current)
-        return iterator
-
-    def _install_signal_handlers(self):
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        previous = {}
-
-        def handler(signum, frame):
-            self._signal = signum
-            # A second signal acts as usual (e.g. a second Ctrl-C kills).
-            for sig, old in previous.items():
-                signal.signal(sig, old)
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.getsignal(sig)
-            signal.signal(sig, handler)
-        return previous
 
     def train(self, train_iterable, resume=False, device=None):
         """Train until the stop trigger; see the class docstring.
@@ -605,49 +454,20 @@ class Trainer(Configurable):
             raise TypeError(
                 f'train_iterable must be an iterable of examples, got '
                 f'{type(train_iterable).__name__}.')
-        created_group = self._join_group()
+        if resume != 'auto' and not isinstance(resume, bool):
+            raise ValueError(f"resume must be True, False or 'auto', found "
+                             f"{resume!r}.")
+        self.parallel = parallelism.join(self.distributed, self.ddp_options)
         try:
             self._train(train_iterable, resume, device)
         except (SystemExit, KeyboardInterrupt):
-            self._leave_group(created_group)
+            self.parallel.release()
             raise
         except BaseException:
-            self._ddp = None  # the process ends; the group goes with it
+            # The process ends; the process group goes with it.
+            self.parallel.release(leave_group=False)
             raise
-        self._leave_group(created_group)
-
-    def _join_group(self) -> bool:
-        if self.distributed is False or not distributed.is_distributed():
-            self.rank, self.world_size = 0, 1
-            return False
-        created = distributed.init_distributed()
-        self.rank = distributed.get_rank()
-        self.world_size = distributed.get_world_size()
-        return created
-
-    def _leave_group(self, created_group):
-        self._ddp = None
-        if created_group and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
-
-    def _on_main(self, function, *args):
-        """``function(*args)`` on rank 0; its result (or error) on all."""
-        if self.world_size > 1:
-            return distributed.run_on_main(function, *args)
-        return function(*args)
-
-    def _shard(self, train_iterable):
-        """Each rank's part of the training data (distributed runs)."""
-        if self.world_size == 1 or distributed.is_sharded(train_iterable):
-            return train_iterable
-        sharded = distributed.shard(train_iterable)
-        if isinstance(sharded, distributed.StridedIterable):
-            log.warning(
-                'Rank %d reads all of train_iterable (%s) and keeps every '
-                '%d-th batch: shard it before loading (distributed.'
-                'ShardDataset, distributed.sampler) to read only its part.',
-                self.rank, type(train_iterable).__name__, self.world_size)
-        return sharded
+        self.parallel.release()
 
     def _default_device(self, device):
         if device is None:
@@ -658,45 +478,31 @@ class Trainer(Configurable):
             device = torch.device('cuda', distributed.get_local_rank())
         return device
 
-    def _has_checkpoint(self):
-        latest = self.checkpoint_dir / 'ckpt_latest.pth'
-        return latest.exists() or latest.is_symlink()
-
     def _train(self, train_iterable, resume, device):
-        train_iterable = self._shard(train_iterable)
+        parallel = self.parallel
+        train_iterable = parallel.shard(train_iterable)
+        storage = self._storage = RunStorage(self.storage_dir)
         if resume == 'auto':
-            resume = self._on_main(self._has_checkpoint)
-        elif not isinstance(resume, bool):
-            raise ValueError(f"resume must be True, False or 'auto', found "
-                             f"{resume!r}.")
-        self._on_main(self._check_storage_dir, resume)
-        state = None
-        if resume:
-            state = self._on_main(ckpt.load_checkpoint,
-                                  self.checkpoint_dir / 'ckpt_latest.pth')
+            resume = parallel.on_main(storage.has_checkpoint)
+        parallel.on_main(storage.check, resume)
+        state = parallel.on_main(ckpt.load_checkpoint, storage.latest) \
+            if resume else None
         self.device = self._default_device(device)
         if self.device.type == 'cuda':
             torch.cuda.set_device(self.device)
         self.model.to(self.device)
-        self._grad_scaler = (torch.amp.GradScaler(self.device.type)
-                             if self.mixed_precision == 'fp16' else None)
+        self.precision.start(self.device)
         if state is not None:
-            self.load_state_dict(state, self.checkpoint_dir / 'ckpt_latest.pth')
+            self.load_state_dict(state, storage.latest)
             del state
-        if self.world_size > 1:
-            self._ddp = torch.nn.parallel.DistributedDataParallel(
-                self.model, device_ids=(
-                    [self.device] if self.device.type == 'cuda' else None),
-                **self.ddp_options)
+        parallel.wrap(self.model, self.device)
         try:
             self.iterations_per_epoch = -(
                 -len(train_iterable) // self.virtual_minibatch_size)
         except (TypeError, NotImplementedError):
             self.iterations_per_epoch = None
         self._stop_reason = None
-        self._signal = None
-        self._storage_ready = False
-        self.timings = dict.fromkeys(_TIMINGS, 0.)
+        self.timer = StepTimer()
         if self.stop_trigger.reached(self.iteration, self.epoch):
             log.warning('Nothing to train: the stop trigger %s is reached '
                         'at iteration %d, epoch %d.', self.stop_trigger,
@@ -706,258 +512,155 @@ class Trainer(Configurable):
         hooks = list(self.hooks)
         if self.progress and self.is_main_process and _is_terminal():
             hooks.append(ProgressHook(self.stop_trigger))
-        previous_handlers = self._install_signal_handlers()
+        signals = self.signals
+        signals.install()
         self.model.train()
         self.optimizer.zero_grad()
         try:
             for hook in hooks:
                 hook.pre_train(self)
             self._loop(train_iterable, hooks, resume)
-            if self.world_size > 1 and self._signal is None and (
-                    distributed.any_rank([False])[0]):
-                self._signal = signal.SIGTERM  # another rank got one
-            if self._signal is not None:
-                if self._storage_ready:
+            parallel.agree_on_signal(signals)
+            if signals.received is not None:
+                if storage.ready:
                     self.checkpoint_hook.save(self)
-                if self.world_size > 1:  # nobody exits before it is written
-                    distributed.barrier()
+                parallel.barrier()  # nobody exits before it is written
             else:
                 for hook in hooks:
                     hook.post_train(self)
         finally:
-            for sig, handler in previous_handlers.items():
-                signal.signal(sig, handler)
+            signals.restore()
             for hook in hooks:
                 hook.close(self)
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
-        if self._signal is not None:
-            self._exit_on_signal()
+        if signals.received is not None:
+            signals.exit(
+                f'Received {signals.name} at iteration {self.iteration}; '
+                f'wrote {storage.latest}. Continue with train(..., '
+                f'resume=True).' if storage.ready else
+                f'Received {signals.name} before the first step; nothing '
+                f'was written.')
         if self._stop_reason:
             log.info('Training stopped: %s', self._stop_reason)
 
-    def _autocast(self):
-        if self.mixed_precision is None:
-            return _NO_CONTEXT
-        return torch.autocast(self.device.type,
-                              dtype=_MIXED_PRECISION[self.mixed_precision])
-
-    def _next_example(self, iterator, passes):
-        """The next example of this rank, or ``_END`` when the epoch ends.
-
-        In a distributed run, the ranks agree on it: the epoch ends for all
-        when one rank has no example left, and a signal on any rank stops
-        all of them at the next step boundary (``_signal`` set, ``None``
-        returned).
-        """
-        example = next(iterator, _END)
-        if self.world_size == 1:
-            return example
-        ended, signalled = distributed.any_rank(
-            [example is _END, self._signal is not None])
-        if signalled and not passes:
-            if self._signal is None:
-                self._signal = signal.SIGTERM
-            return None
-        if ended and example is not _END:
-            log.warning('Rank %d has more training batches in epoch %d than '
-                        'another rank; the rest of its shard is left out. '
-                        'Give every rank equally many (distributed.shard).',
-                        self.rank, self.epoch + 1)
-            return _END
-        return example
-
     def _loop(self, train_iterable, hooks, resume):
-        pre_step = [h for h in hooks if _acts_on(h, 'pre_step')]
-        post_step = [h for h in hooks if _acts_on(h, 'post_step')]
-        post_epoch = [h for h in hooks if _acts_on(h, 'post_epoch')]
-        model = self.model
-        ddp = self._ddp
-        forward = model if ddp is None else ddp
-        scaler = self._grad_scaler
-        device = self.device
-        k = self.virtual_minibatch_size
-        clock = time.perf_counter
-
+        pre_step, post_step, post_epoch, grad_norm = (
+            [hook for hook in hooks if acts_on(hook, method)] for method in
+            ('pre_step', 'post_step', 'post_epoch', 'needs_grad_norm'))
+        model, parallel, precision = self.model, self.parallel, self.precision
+        timer, signals, k = self.timer, self.signals, self.virtual_minibatch_size
         while True:
-            distributed.set_epoch(train_iterable, self.epoch)
-            iterator = self._epoch_iterator(train_iterable, self.epoch_position)
+            parallel.start_epoch(train_iterable, self.epoch)
+            iterator, self._epoch_rng_state = ckpt.epoch_iterator(
+                train_iterable, self.epoch_position, self._epoch_rng_state)
+            passes = []  # (detached loss, losses, scalars) of the step
             examples_in_epoch = 0
-            passes = []  # (detached loss, losses) of the current step
-            timings = self.timings
-            t_end = clock()
+            timer.restart()
             while True:
-                example = self._next_example(iterator, passes)
-                if example is _END:
+                example = parallel.next_example(iterator, passes, signals)
+                if example is parallelism.END:
                     break
                 if example is None:  # a signal on another rank
                     return
                 if not passes:
                     for hook in pre_step:
                         hook.pre_step(self)
-                t0 = clock()
-                example = model.example_to_device(example, device)
-                t1 = clock()
-                # Accumulation passes keep their gradients on this rank.
-                no_sync = (ddp.no_sync() if ddp is not None
-                           and len(passes) < k - 1 else _NO_CONTEXT)
-                with no_sync:
-                    with self._autocast():
-                        output = forward(example)
-                        t2 = clock()
-                        review = model.review(example, output)
-                        loss, losses = self.combine_losses(review)
-                    t3 = clock()
+                timer.lap('data')
+                example = model.example_to_device(example, self.device)
+                timer.lap('to_device')
+                with parallel.no_sync(len(passes) < k - 1):
+                    loss, losses, review = forward_review(
+                        model, example, precision, self.loss_weights,
+                        forward=parallel.module, timer=timer)
                     if not math.isfinite(loss.item()):
-                        raise NonFiniteLossError(
-                            f'Non-finite loss {loss.item()} at iteration '
-                            f'{self.iteration} (epoch {self.epoch}): '
-                            f'{_format_losses(losses)}. No step was taken '
-                            f'with it; the last checkpoint is intact.')
-                    if not self._storage_ready:
-                        self._setup_storage(resume)
-                    (loss if scaler is None else scaler.scale(loss)).backward()
-                t4 = clock()
+                        raise self._non_finite('loss', loss, losses)
+                    if not self._storage.ready:  # after the first review
+                        self._storage.prepare(
+                            self.describe() if self.is_main_process else None,
+                            resume, self.iteration, self.world_size,
+                            write=self.is_main_process)
+                    precision.backward(loss)
+                timer.lap('backward')
                 passes.append((loss.detach(), losses, review.get('scalars')))
                 examples_in_epoch += 1
                 self.epoch_position += 1
-                timings['data'] += t0 - t_end
-                timings['to_device'] += t1 - t0
-                timings['forward'] += t2 - t1
-                timings['review'] += t3 - t2
-                timings['backward'] += t4 - t3
                 if len(passes) == k:
-                    if self._step(passes, review, post_step):
+                    if self._step(passes, review, post_step, grad_norm):
                         return
                     passes = []
-                t_end = clock()
+                timer.restart()
             if passes:  # an incomplete virtual minibatch ends the epoch
-                if ddp is not None:  # its passes were all local
-                    self._average_gradients()
-                if self._step(passes, review, post_step):
+                parallel.average_gradients()  # its passes were all local
+                if self._step(passes, review, post_step, grad_norm):
                     return
             if examples_in_epoch == 0 and self.epoch_position == 0:
-                used_up = self.epoch > 0 and iter(
-                    train_iterable) is train_iterable
-                raise ValueError(
-                    f'train_iterable yielded no examples in epoch '
-                    f'{self.epoch + 1}'
-                    + (f' on at least one of the {self.world_size} ranks'
-                       if self.world_size > 1 else '')
-                    + (' (it is an iterator, e.g. a generator, that the '
-                       'previous epoch used up; pass a list, a DataLoader or '
-                       'a lazy_dataset)' if used_up else '') + '.')
+                raise self._no_examples(train_iterable)
             self.epoch += 1
             self.epoch_position = 0
             for hook in post_epoch:
                 hook.post_epoch(self)
-            if self._stop_reason is not None or (
-                    self._signal is not None and self.world_size == 1):
+            if self._stop_reason is not None or parallel.stop_on_signal(
+                    signals) or self.stop_trigger.reached(self.iteration,
+                                                          self.epoch):
                 return
-            if self.stop_trigger.reached(self.iteration, self.epoch):
-                return
 
-    def _average_gradients(self):
-        """Average the gradients over the ranks (what DDP does in a synced
-        backward pass)."""
-        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
-        if grads:
-            flat = torch.cat([g.reshape(-1) for g in grads])
-            torch.distributed.all_reduce(flat)
-            flat /= self.world_size
-            parts = flat.split([g.numel() for g in grads])
-            torch._foreach_copy_(
-                grads, [part.view_as(g) for part, g in zip(parts, grads)])
-
-    def _step(self, passes, review, post_step) -> bool:
-        """Optimizer step after ``len(passes)`` backward passes.
-
-        Returns whether training has to stop now.
-        """
-        t0 = time.perf_counter()
-        optimizer = self.optimizer
-        scaler = self._grad_scaler
-        if scaler is not None:
-            scaler.unscale_(optimizer.optimizer)
+    def _step(self, passes, review, post_step, grad_norm_hooks) -> bool:
+        """The optimizer step after ``len(passes)`` backward passes; returns
+        whether training stops now."""
+        optimizer, precision = self.optimizer, self.precision
+        precision.unscale(optimizer)
         if len(passes) > 1:  # average the gradients of the passes
             optimizer.scale_grad(1. / len(passes))
-        iteration = self.iteration
-        if (optimizer.gradient_clipping is not None or scaler is not None
-                or iteration % self.grad_norm_interval == 0
-                or (self.summary_trigger.unit == 'iteration' and (
-                    iteration + 1) % self.summary_trigger.period == 0)):
+        grad_norm = None
+        if (optimizer.gradient_clipping is not None or precision.needs_grad_norm
+                or any(h.needs_grad_norm(self) for h in grad_norm_hooks)):
             grad_norm = optimizer.clip_grad()
-            if scaler is None and not math.isfinite(grad_norm.item()):
+            if not precision.needs_grad_norm and not math.isfinite(
+                    grad_norm.item()):
                 optimizer.zero_grad()
-                raise NonFiniteLossError(
-                    f'Non-finite gradient norm {grad_norm.item()} at '
-                    f'iteration {self.iteration} (epoch {self.epoch}) with a '
-                    f'finite loss. No step was taken; the last checkpoint is '
-                    f'intact.')
-        else:
-            grad_norm = None
-        if scaler is None:
-            optimizer.step()
-        else:  # skips the step when the gradients overflowed
-            if not math.isfinite(grad_norm.item()):
-                self.skipped_steps += 1
-                log.warning(
-                    'fp16 gradients overflowed at iteration %d (loss scale '
-                    '%g): step skipped (%d so far), the loss scale is '
-                    'lowered.', iteration, scaler.get_scale(),
-                    self.skipped_steps)
-                grad_norm = None
-            scaler.step(optimizer.optimizer)
-            scaler.update()
+                raise self._non_finite('gradient norm', grad_norm, None)
+        grad_norm = precision.step(optimizer, grad_norm, self.iteration)
         optimizer.zero_grad()
         self.iteration += 1
-        self.timings['optimizer'] += time.perf_counter() - t0
-
-        if len(passes) == 1:
-            loss, losses, _ = passes[0]
-            if losses is not None and len(losses) > 1:
-                losses = {n: v.detach() for n, v in losses.items()}
-        else:
-            loss = torch.stack([p[0] for p in passes]).mean()
-            losses = passes[0][1]
-            if losses is not None:
-                losses = {
-                    name: torch.stack([p[1][name].detach()
-                                       for p in passes]).mean()
-                    for name in losses
-                }
-        step = {'loss': loss, 'losses': losses, 'review': review,
-                'grad_norm': grad_norm,
-                'scalars': [p[2] for p in passes if p[2]]}
+        self.timer.lap('optimizer')
+        step = _step_record(passes, review, grad_norm)
         for hook in post_step:
             hook.post_step(self, step)
-        return ((self._signal is not None and self.world_size == 1)
-                or self._stop_reason is not None
+        return (self._stop_reason is not None
+                or self.parallel.stop_on_signal(self.signals)
                 or (self.stop_trigger.unit == 'iteration'
                     and self.stop_trigger.reached(self.iteration, 0)))
 
-    def _exit_on_signal(self):
-        signum = self._signal
-        name = signal.Signals(signum).name
-        if self._storage_ready:
-            message = (f'Received {name} at iteration {self.iteration}; '
-                       f'wrote {self.checkpoint_dir / "ckpt_latest.pth"}. '
-                       f'Continue with train(..., resume=True).')
-        else:
-            message = (f'Received {name} before the first step; nothing '
-                       f'was written.')
-        log.warning(message)
-        if signum == signal.SIGINT:
-            raise KeyboardInterrupt(message)
-        raise SystemExit(128 + signum)
+    def _non_finite(self, what, value, losses):
+        if what == 'loss':
+            return NonFiniteLossError(
+                f'Non-finite loss {value.item()} at iteration '
+                f'{self.iteration} (epoch {self.epoch}): '
+                f'{_format_losses(losses)}. No step was taken with it; the '
+                f'last checkpoint is intact.')
+        return NonFiniteLossError(
+            f'Non-finite gradient norm {value.item()} at iteration '
+            f'{self.iteration} (epoch {self.epoch}) with a finite loss. No '
+            f'step was taken; the last checkpoint is intact.')
+
+    def _no_examples(self, train_iterable):
+        used_up = self.epoch > 0 and iter(train_iterable) is train_iterable
+        return ValueError(
+            f'train_iterable yielded no examples in epoch {self.epoch + 1}'
+            + (f' on at least one of the {self.world_size} ranks'
+               if self.world_size > 1 else '')
+            + (' (it is an iterator, e.g. a generator, that the previous '
+               'epoch used up; pass a list, a DataLoader or a lazy_dataset)'
+               if used_up else '') + '.')
 
     # ------------------------------------------------------------------
 
     def test_run(self, train_iterable, validation_iterable, device=None,
                  num_steps=2):
-        """Check the model before a long run; see :func:`test_run`."""
-        from padertorch_audio.train.test_run import test_run
+        """Check the model before a long run; see
+        :func:`~padertorch_audio.train.test_run.test_run`."""
         return test_run(self, train_iterable, validation_iterable,
                         device=device, num_steps=num_steps)
 
@@ -973,19 +676,35 @@ def _do_nothing(*args, **kwargs):
     pass
 
 
-def _acts_on(hook, method):
-    """Whether calling ``hook.<method>`` can do anything (hot-loop filter)."""
-    implementation = getattr(type(hook), method)
-    if implementation is getattr(Hook, method):
-        return False
-    if isinstance(hook, TriggeredHook):
-        # A TriggeredHook's own post_step/post_epoch only check the trigger.
-        unit = hook.trigger.unit
-        if method == 'post_step' and unit == 'epoch':
-            return implementation is not TriggeredHook.post_step
-        if method == 'post_epoch' and unit == 'iteration':
-            return implementation is not TriggeredHook.post_epoch
-    return True
+def _model_config(model):
+    """The model's recorded config, or only its factory (with a warning)
+    when it cannot be described by JSON."""
+    try:
+        config = model.config
+        json.dumps(config)
+        return config
+    except (AttributeError, ConfigError, TypeError, ValueError) as error:
+        log.warning('config.json records only the factory of the model: '
+                    '%s', error)
+        return {'factory': factory_to_str(type(model))}
+
+
+def _step_record(passes, review, grad_norm):
+    """The ``step`` dict for ``post_step`` (losses averaged over passes)."""
+    if len(passes) == 1:
+        loss, losses, _ = passes[0]
+        if losses is not None and len(losses) > 1:
+            losses = {n: v.detach() for n, v in losses.items()}
+    else:
+        loss = torch.stack([p[0] for p in passes]).mean()
+        losses = passes[0][1]
+        if losses is not None:
+            losses = {name: torch.stack([p[1][name].detach()
+                                         for p in passes]).mean()
+                      for name in losses}
+    return {'loss': loss, 'losses': losses, 'review': review,
+            'grad_norm': grad_norm,
+            'scalars': [p[2] for p in passes if p[2]]}
 
 
 def _format_losses(losses):
@@ -1006,31 +725,3 @@ def _is_terminal():
 def _version():
     from padertorch_audio import __version__
     return __version__
-
-
-@functools.lru_cache(maxsize=1)
-def _package_versions():
-    """Versions of Python and the packages a run depends on (cached: the
-    metadata look-ups take milliseconds)."""
-    from importlib import metadata
-    versions = {'python': platform.python_version()}
-    for name in ('padertorch_audio', 'torch', 'numpy', 'scipy',
-                 'lazy_dataset', 'paderbox', 'tensorboardX', 'soundfile'):
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return versions
-
-
-def _environment():
-    """Package versions and host facts for ``environment.json``."""
-    import sys
-    return {
-        'versions': dict(_package_versions()),
-        'host': platform.node(),
-        'cuda_available': torch.cuda.is_available(),
-        'argv': list(sys.argv),
-        'pid': os.getpid(),
-        'time': time.strftime('%Y-%m-%d %H:%M:%S'),
-    }
