@@ -27,7 +27,7 @@
 # process on node 0. Stages other than all_ranks run on node 0 only.
 
 stage=0
-stop_stage=${stop_stage-99}
+stop_stage=99  # all stages
 exp_dir=
 tag=
 ngpu=1

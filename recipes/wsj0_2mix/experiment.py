@@ -130,7 +130,7 @@ def pit_blstm():
         'si_sdr': 0.0, 'log_mse': 1.0, 'log1p_mse': 0.0}}
 
 
-@ex.command
+@ex.command(unobserved=True)
 def prepare(wsj0_2mix_root, toy_root, toy_size, num_speakers, sample_rate,
             mode, database_json):
     """Stage 0: the database JSON (the toy corpus when no root is given)."""
@@ -178,7 +178,7 @@ def train(trainer, model, database_json, batch_size, segment_seconds,
         num_workers=num_workers), resume='auto')
 
 
-@ex.command
+@ex.command(unobserved=True)
 def evaluate(exp_dir, database_json, dataset, checkpoint, num_eval_workers,
              metrics, max_eval_examples, sample_rate, eval_timeout):
     """Stage 2: per-utterance metrics, means and a report in eval/.
@@ -201,7 +201,7 @@ def evaluate(exp_dir, database_json, dataset, checkpoint, num_eval_workers,
     return final
 
 
-@ex.command
+@ex.command(unobserved=True)
 def export(exp_dir, checkpoint, model_file, sample_rate, num_speakers,
            dataset, wsj0_2mix_root):
     """Stage 3: one model file for `padertorch-audio separate` (marked as a
@@ -214,7 +214,7 @@ def export(exp_dir, checkpoint, model_file, sample_rate, num_speakers,
     print(f'Exported {path} to {model_file}')
 
 
-@ex.command
+@ex.command(unobserved=True)
 def separate(model_file, database_json, dataset, separate_examples, exp_dir):
     """Stage 4: separate a few test mixtures into exp_dir/separated (what
     `padertorch-audio separate` does)."""
