@@ -68,6 +68,7 @@ from padertorch_audio.train.triggers import Trigger
 __all__ = [
     'Hook', 'TriggeredHook', 'SummaryHook', 'ValidationHook',
     'CheckpointHook', 'LRSchedulerHook', 'ProgressHook', 'acts_on',
+    'step_record',
 ]
 
 log = logging.getLogger(__name__)
@@ -141,6 +142,26 @@ def acts_on(hook, method) -> bool:
         if method == 'post_epoch' and unit == 'iteration':
             return implementation is not TriggeredHook.post_epoch
     return True
+
+
+def step_record(passes, review, grad_norm):
+    """The ``step`` dict for ``post_step`` (see the module doc) of the
+    passes ``(detached loss, losses, scalars)`` of one step; the loss and
+    the losses are averaged over the passes."""
+    if len(passes) == 1:
+        loss, losses, _ = passes[0]
+        if losses is not None and len(losses) > 1:
+            losses = {n: v.detach() for n, v in losses.items()}
+    else:
+        loss = torch.stack([p[0] for p in passes]).mean()
+        losses = passes[0][1]
+        if losses is not None:
+            losses = {name: torch.stack([p[1][name].detach()
+                                         for p in passes]).mean()
+                      for name in losses}
+    return {'loss': loss, 'losses': losses, 'review': review,
+            'grad_norm': grad_norm,
+            'scalars': [p[2] for p in passes if p[2]]}
 
 
 def _mean(values):
@@ -564,10 +585,17 @@ class LRSchedulerHook(Hook):
     """
     priority = 85
 
-    def __init__(self, scheduler, interval='epoch'):
+    def __init__(self, scheduler, interval='epoch', optimizer=None):
         if interval not in ('iteration', 'epoch'):
             raise ValueError(
                 f"interval must be 'iteration' or 'epoch', got {interval!r}.")
+        if optimizer is not None:  # the torch optimizer the trainer steps
+            if callable(scheduler) and not hasattr(scheduler, 'state_dict'):
+                scheduler = scheduler(optimizer)
+            if getattr(scheduler, 'optimizer', None) is not optimizer:
+                raise ValueError(
+                    'The lr scheduler must be built on trainer.optimizer.'
+                    'optimizer (the torch optimizer the trainer steps).')
         self.scheduler = scheduler
         self.interval = interval
         self.plateau = isinstance(

@@ -54,6 +54,19 @@ class SingleProcess:
         self.epoch = epoch
         distributed.set_epoch(iterable, epoch)
 
+    def select_device(self, device=None):
+        """The device of this process (default: CUDA when available; under
+        torchrun ``cuda:LOCAL_RANK``); made the current CUDA device."""
+        if device is None:
+            device = 'cuda' if torch.cuda.is_available() else 'cpu'
+        device = torch.device(device)
+        if (device.type == 'cuda' and device.index is None
+                and self.world_size > 1):
+            device = torch.device('cuda', distributed.get_local_rank())
+        if device.type == 'cuda':
+            torch.cuda.set_device(device)
+        return device
+
     def wrap(self, model, device):
         self.module = model
 

@@ -9,11 +9,10 @@ import torch
 from padertorch_audio.configurable import (
     ConfigError, Configurable, build, factory_to_str)
 from padertorch_audio.train import checkpoint as ckpt
-from padertorch_audio.train import distributed
 from padertorch_audio.train import parallel as parallelism
 from padertorch_audio.train.hooks import (
     Hook, SummaryHook, ValidationHook, CheckpointHook, LRSchedulerHook,
-    ProgressHook, acts_on)
+    ProgressHook, acts_on, step_record)
 from padertorch_audio.train.optimizer import Optimizer, TorchOptimizer
 from padertorch_audio.train.precision import Precision
 from padertorch_audio.train.review import (
@@ -326,14 +325,8 @@ class Trainer(Configurable):
         """
         if self.lr_scheduler_hook is not None:
             raise ValueError('An lr scheduler is registered already.')
-        if callable(scheduler) and not hasattr(scheduler, 'state_dict'):
-            scheduler = scheduler(self.optimizer.optimizer)
-        if getattr(scheduler, 'optimizer', None) is not self.optimizer.optimizer:
-            raise ValueError(
-                'The lr scheduler must be built on trainer.optimizer.optimizer'
-                ' (the torch optimizer the trainer steps).')
-        self.lr_scheduler_hook = self.register_hook(
-            LRSchedulerHook(scheduler, interval))
+        self.lr_scheduler_hook = self.register_hook(LRSchedulerHook(
+            scheduler, interval, optimizer=self.optimizer.optimizer))
         return self.lr_scheduler_hook
 
     @property
@@ -469,15 +462,6 @@ class Trainer(Configurable):
             raise
         self.parallel.release()
 
-    def _default_device(self, device):
-        if device is None:
-            device = 'cuda' if torch.cuda.is_available() else 'cpu'
-        device = torch.device(device)
-        if (device.type == 'cuda' and device.index is None
-                and self.world_size > 1):
-            device = torch.device('cuda', distributed.get_local_rank())
-        return device
-
     def _train(self, train_iterable, resume, device):
         parallel = self.parallel
         train_iterable = parallel.shard(train_iterable)
@@ -487,9 +471,7 @@ class Trainer(Configurable):
         parallel.on_main(storage.check, resume)
         state = parallel.on_main(ckpt.load_checkpoint, storage.latest) \
             if resume else None
-        self.device = self._default_device(device)
-        if self.device.type == 'cuda':
-            torch.cuda.set_device(self.device)
+        self.device = parallel.select_device(device)
         self.model.to(self.device)
         self.precision.start(self.device)
         if state is not None:
@@ -546,6 +528,7 @@ class Trainer(Configurable):
             log.info('Training stopped: %s', self._stop_reason)
 
     def _loop(self, train_iterable, hooks, resume):
+        """Epochs of steps until the stop trigger, a stop or a signal."""
         pre_step, post_step, post_epoch, grad_norm = (
             [hook for hook in hooks if acts_on(hook, method)] for method in
             ('pre_step', 'post_step', 'post_epoch', 'needs_grad_norm'))
@@ -577,10 +560,7 @@ class Trainer(Configurable):
                     if not math.isfinite(loss.item()):
                         raise self._non_finite('loss', loss, losses)
                     if not self._storage.ready:  # after the first review
-                        self._storage.prepare(
-                            self.describe() if self.is_main_process else None,
-                            resume, self.iteration, self.world_size,
-                            write=self.is_main_process)
+                        self._prepare_storage(resume)
                     precision.backward(loss)
                 timer.lap('backward')
                 passes.append((loss.detach(), losses, review.get('scalars')))
@@ -601,9 +581,8 @@ class Trainer(Configurable):
             self.epoch_position = 0
             for hook in post_epoch:
                 hook.post_epoch(self)
-            if self._stop_reason is not None or parallel.stop_on_signal(
-                    signals) or self.stop_trigger.reached(self.iteration,
-                                                          self.epoch):
+            if self._stopping() or self.stop_trigger.reached(
+                    self.iteration, self.epoch):
                 return
 
     def _step(self, passes, review, post_step, grad_norm_hooks) -> bool:
@@ -625,13 +604,22 @@ class Trainer(Configurable):
         optimizer.zero_grad()
         self.iteration += 1
         self.timer.lap('optimizer')
-        step = _step_record(passes, review, grad_norm)
+        step = step_record(passes, review, grad_norm)
         for hook in post_step:
             hook.post_step(self, step)
+        return self._stopping() or (
+            self.stop_trigger.unit == 'iteration'
+            and self.stop_trigger.reached(self.iteration, 0))
+
+    def _stopping(self) -> bool:
+        """A hook asked to stop, or a signal stops training now."""
         return (self._stop_reason is not None
-                or self.parallel.stop_on_signal(self.signals)
-                or (self.stop_trigger.unit == 'iteration'
-                    and self.stop_trigger.reached(self.iteration, 0)))
+                or self.parallel.stop_on_signal(self.signals))
+
+    def _prepare_storage(self, resume):
+        main = self.is_main_process
+        self._storage.prepare(self.describe() if main else None, resume,
+                              self.iteration, self.world_size, write=main)
 
     def _non_finite(self, what, value, losses):
         if what == 'loss':
@@ -687,24 +675,6 @@ def _model_config(model):
         log.warning('config.json records only the factory of the model: '
                     '%s', error)
         return {'factory': factory_to_str(type(model))}
-
-
-def _step_record(passes, review, grad_norm):
-    """The ``step`` dict for ``post_step`` (losses averaged over passes)."""
-    if len(passes) == 1:
-        loss, losses, _ = passes[0]
-        if losses is not None and len(losses) > 1:
-            losses = {n: v.detach() for n, v in losses.items()}
-    else:
-        loss = torch.stack([p[0] for p in passes]).mean()
-        losses = passes[0][1]
-        if losses is not None:
-            losses = {name: torch.stack([p[1][name].detach()
-                                         for p in passes]).mean()
-                      for name in losses}
-    return {'loss': loss, 'losses': losses, 'review': review,
-            'grad_norm': grad_norm,
-            'scalars': [p[2] for p in passes if p[2]]}
 
 
 def _format_losses(losses):
