@@ -71,7 +71,9 @@ __all__ = [
     'step_record',
 ]
 
-log = logging.getLogger(__name__)
+# A child of the Trainer's logger: whoever configures that one gets the
+# messages of the run from here too.
+log = logging.getLogger('padertorch_audio.train.trainer.hooks')
 
 
 class Hook:

@@ -19,7 +19,9 @@ from padertorch_audio.train import distributed
 
 __all__ = ['join', 'SingleProcess', 'DataParallel', 'END']
 
-log = logging.getLogger(__name__)
+# A child of the Trainer's logger: whoever configures that one gets the
+# messages of the run from here too.
+log = logging.getLogger('padertorch_audio.train.trainer.parallel')
 
 #: What :meth:`SingleProcess.next_example` returns when the epoch ended.
 END = object()

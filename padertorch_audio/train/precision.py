@@ -14,7 +14,9 @@ import torch
 
 __all__ = ['Precision', 'MODES']
 
-log = logging.getLogger(__name__)
+# A child of the Trainer's logger: whoever configures that one gets the
+# messages of the run from here too.
+log = logging.getLogger('padertorch_audio.train.trainer.precision')
 
 #: The ``mixed_precision`` values and their autocast dtypes.
 MODES = {'bf16': torch.bfloat16, 'fp16': torch.float16}

@@ -11,7 +11,9 @@ import threading
 
 __all__ = ['SignalGuard']
 
-log = logging.getLogger(__name__)
+# A child of the Trainer's logger: whoever configures that one gets the
+# messages of the run from here too.
+log = logging.getLogger('padertorch_audio.train.trainer.signals')
 
 
 class SignalGuard:

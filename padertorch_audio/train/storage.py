@@ -25,7 +25,9 @@ from padertorch_audio.train import checkpoint as ckpt
 
 __all__ = ['RunStorage', 'package_versions', 'environment']
 
-log = logging.getLogger(__name__)
+# A child of the Trainer's logger: whoever configures that one gets the
+# messages of the run from here too.
+log = logging.getLogger('padertorch_audio.train.trainer.storage')
 
 
 class RunStorage:

@@ -6,6 +6,7 @@ directly, a plain SGD loop.
 """
 import ast
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -285,5 +286,6 @@ def test_a_model_that_cannot_be_described_is_recorded_by_its_factory(
         tmp_path, caplog):
     model = Nested(torch.nn.Linear(3, 4), Head(4))  # a plain torch module
     trainer = pa.Trainer(model, tmp_path, optimizers.SGD(lr=0.1))
-    assert trainer.describe()['model'] == {'factory': f'{__name__}.Nested'}
+    with caplog.at_level(logging.WARNING):
+        assert trainer.describe()['model'] == {'factory': f'{__name__}.Nested'}
     assert 'Linear (at Nested.encoder)' in caplog.text
