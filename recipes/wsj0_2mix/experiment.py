@@ -36,6 +36,17 @@ TOY_DPRNN['separator'].update(
     hop_size=25)
 
 
+#: The models the named configs choose; the config's num_speakers is set
+#: wherever their nested configs take it.
+ARCHITECTURES = {
+    'toy': TOY_DPRNN,
+    'dprnn': separation.DPRNN_PAPER,
+    'dprnn_window2': separation.DPRNN_PAPER_WINDOW2,
+    'convtasnet': separation.CONVTASNET_PAPER,
+    'pit_blstm': separation.PIT_BLSTM_PAPER,
+}
+
+
 def _hz(sample_rate):
     return {'8k': 8000, '16k': 16000}[sample_rate]
 
@@ -57,7 +68,9 @@ def config():
     # ---- training (stage 1) ----
     tag = 'toy_dprnn'
     exp_dir = str(RECIPE_DIR / 'exp' / tag)
-    model = set_everywhere(TOY_DPRNN, 'num_speakers', num_speakers)
+    architecture = 'toy'         # a key of ARCHITECTURES (named configs)
+    model = set_everywhere(ARCHITECTURES[architecture], 'num_speakers',
+                           num_speakers)
     # Under torchrun (run.sh --ngpu/--nnodes) each of N ranks takes
     # batch_size / N examples per step (the same step as one process).
     batch_size = 4               # GLOBAL: all ranks together; a multiple of N
@@ -103,7 +116,7 @@ PAPER_TRAINING = {'summary_trigger': [1000, 'iteration'],
 @ex.named_config
 def dprnn():
     tag = 'dprnn'  # noqa: F841
-    model = separation.DPRNN_PAPER  # noqa: F841
+    architecture = 'dprnn'  # noqa: F841
     trainer = PAPER_TRAINING  # noqa: F841
 
 
@@ -111,7 +124,7 @@ def dprnn():
 def dprnn_window2():
     tag = 'dprnn_window2'  # noqa: F841
     trainer = PAPER_TRAINING  # noqa: F841
-    model = separation.DPRNN_PAPER_WINDOW2  # noqa: F841
+    architecture = 'dprnn_window2'  # noqa: F841
     batch_size = 2  # noqa: F841
 
 
@@ -119,13 +132,13 @@ def dprnn_window2():
 def convtasnet():
     tag = 'convtasnet'  # noqa: F841
     trainer = PAPER_TRAINING  # noqa: F841
-    model = separation.CONVTASNET_PAPER  # noqa: F841
+    architecture = 'convtasnet'  # noqa: F841
 
 
 @ex.named_config
 def pit_blstm():
     tag = 'pit_blstm'  # noqa: F841
-    model = separation.PIT_BLSTM_PAPER  # noqa: F841
+    architecture = 'pit_blstm'  # noqa: F841
     trainer = {**PAPER_TRAINING, 'loss_weights': {  # noqa: F841
         'si_sdr': 0.0, 'log_mse': 1.0, 'log1p_mse': 0.0}}
 

@@ -312,3 +312,23 @@ def test_merged_results_prefer_successes_then_the_later_file(tmp_path):
         {'example_id': 'b', 'x': 2}]
     with pytest.raises(RuntimeError, match='1 utterance'):
         merged_results(tmp_path, items + [{'example_id': 'd'}])
+
+
+@pytest.mark.parametrize('named_config', [
+    'toy', 'dprnn', 'dprnn_window2', 'convtasnet', 'pit_blstm'])
+def test_num_speakers_reaches_the_model_of_every_named_config(named_config):
+    """--num_speakers 3 with any --model: the built model separates 3."""
+    import torch
+
+    import padertorch_audio as pa
+    from recipes.wsj0_2mix.experiment import ex
+    run = ex.run('print_config', config_updates={'num_speakers': 3},
+                 named_configs=[named_config],
+                 options={'--loglevel': 'ERROR'})
+    model_config = run.config['model']
+    assert run.config['trainer']['model'] == model_config
+    model = pa.Module.from_config(model_config)
+    assert model.num_speakers == 3
+    with torch.no_grad():
+        estimate = model({'observation': torch.zeros(1, 800)})
+    assert estimate.shape == (1, 3, 800)  # (batch, sources, samples)
