@@ -151,6 +151,6 @@ def test_a_nested_plain_torch_module_is_named_when_it_cannot_be_described():
         model.config
 
 
-def test_config_of_is_importable_where_separation_imported_it():
-    from padertorch_audio.separation._config import config_of
+def test_config_of_describes_a_module_by_its_recorded_config():
+    from padertorch_audio.base import config_of
     assert config_of(Encoder(size=2))['size'] == 2

@@ -1,9 +1,10 @@
 """SIGTERM / SIGINT during training: finish the step, checkpoint, exit.
 
-While a :class:`SignalGuard` is installed (in the main thread), the first SIGINT or SIGTERM is only remembered in ``received``; the
-Trainer then stops at the next step boundary, writes ``ckpt_latest.pth``
-and calls :meth:`SignalGuard.exit`. A second signal acts as usual (e.g. a
-second Ctrl-C kills at once).
+While a :class:`SignalGuard` is installed (in the main thread), the first
+SIGINT or SIGTERM is only remembered in ``received``; the Trainer then
+stops at the next step boundary, writes ``ckpt_latest.pth`` and calls
+:meth:`SignalGuard.exit`. A second signal acts as usual (e.g. a second
+Ctrl-C kills at once).
 """
 import logging
 import signal
