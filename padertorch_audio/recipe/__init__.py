@@ -12,7 +12,7 @@ config, "prepare" (corpus layout -> database JSON), "load one example" and
   :class:`~padertorch_audio.data.Collate`, this rank's shard reshuffled
   every epoch, reproducible random segments in the workers (read with
   :func:`padertorch_audio.io.read_audio` ``(path, start, stop)``);
-- :func:`load_trained_model`, :func:`checkpoint_path` (``trained``): the
+- :func:`load_trained_model`, :func:`find_checkpoint` (``trained``): the
   model of an experiment dir with the weights of its best, latest or a
   named checkpoint;
 - :func:`export_experiment` (``export``): one model file with the
@@ -33,14 +33,14 @@ first used, so the rest works without it.
 from padertorch_audio.recipe.config import set_everywhere
 from padertorch_audio.recipe.data import data_loader, random_segment
 from padertorch_audio.recipe.export import export_experiment
-from padertorch_audio.recipe.trained import checkpoint_path, load_trained_model
+from padertorch_audio.recipe.trained import find_checkpoint, load_trained_model
 
 __all__ = [
     'Experiment',
     'data_loader',
     'random_segment',
     'load_trained_model',
-    'checkpoint_path',
+    'find_checkpoint',
     'export_experiment',
     'set_everywhere',
 ]

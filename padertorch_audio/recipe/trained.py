@@ -2,10 +2,10 @@
 import json
 from pathlib import Path
 
-__all__ = ['load_trained_model', 'checkpoint_path']
+__all__ = ['load_trained_model', 'find_checkpoint']
 
 
-def checkpoint_path(exp_dir, checkpoint='best'):
+def find_checkpoint(exp_dir, checkpoint='best'):
     """The checkpoint file of ``exp_dir/checkpoints`` that ``checkpoint``
     names: ``'best'`` (the ``ckpt_best_<metric>.pth`` that validation
     keeps), ``'latest'`` or a file name (e.g. ``'ckpt_300.pth'``).
@@ -36,7 +36,7 @@ def load_trained_model(exp_dir, checkpoint='best'):
 
     The model is built from the ``'model'`` entry of ``exp_dir/config.json``
     (what the Trainer writes before the first step) and gets the weights of
-    :func:`checkpoint_path` ``(exp_dir, checkpoint)``.
+    :func:`find_checkpoint` ``(exp_dir, checkpoint)``.
 
     Returns:
         ``(model, path)``: the model in eval mode on the CPU and the
@@ -58,6 +58,6 @@ def load_trained_model(exp_dir, checkpoint='best'):
         raise KeyError(f'{config_file} has no model config (a dict under '
                        f'"model").')
     model = Module.from_config(config['model'])
-    path = checkpoint_path(exp_dir, checkpoint)
+    path = find_checkpoint(exp_dir, checkpoint)
     model.load_state_dict(load_checkpoint(path)['model'])
     return model.eval(), path

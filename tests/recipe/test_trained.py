@@ -7,7 +7,7 @@ import torch
 
 import padertorch_audio as pa
 from padertorch_audio.recipe import (
-    checkpoint_path, export_experiment, load_trained_model)
+    find_checkpoint, export_experiment, load_trained_model)
 from padertorch_audio.separation import (
     TINY_DPRNN, ToyModelWarning, export_model, load_model, separate_files)
 
@@ -63,7 +63,7 @@ def test_the_model_has_the_weights_of_the_named_checkpoint(exp_dir):
         assert not model.training
         _assert_weights(model, _weights(
             exp_dir / 'checkpoints' / f'ckpt_{iteration}.pth'))
-        assert path == checkpoint_path(exp_dir, checkpoint)
+        assert path == find_checkpoint(exp_dir, checkpoint)
 
 
 def test_missing_checkpoints_and_experiments_name_what_is_missing(
@@ -74,7 +74,7 @@ def test_missing_checkpoints_and_experiments_name_what_is_missing(
         load_trained_model(tmp_path)
     (tmp_path / 'checkpoints').mkdir()
     with pytest.raises(FileNotFoundError, match='No best checkpoint'):
-        checkpoint_path(tmp_path)
+        find_checkpoint(tmp_path)
 
 
 def test_export_writes_the_best_weights_and_the_summaries(exp_dir, tmp_path):
@@ -85,7 +85,7 @@ def test_export_writes_the_best_weights_and_the_summaries(exp_dir, tmp_path):
     path = export_experiment(exp_dir, tmp_path / 'model.pt', export_model,
                              eval_dataset='tt', corpus='toy',
                              sample_rate=8000, num_speakers=2)
-    assert path == checkpoint_path(exp_dir, 'best')
+    assert path == find_checkpoint(exp_dir, 'best')
     model = load_model(tmp_path / 'model.pt')
     _assert_weights(model, _weights(path))
     ranking = json.loads(
