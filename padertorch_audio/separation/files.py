@@ -7,31 +7,29 @@ rate (:func:`padertorch_audio.features.resample`), :func:`separate`,
 resample back, cut to the input's length, scale down estimates that would
 clip the input's sample format, and write ``<stem>_s1.wav``,
 ``<stem>_s2.wav``, ... atomically (:func:`padertorch_audio.io.write_audio`).
-A file that cannot be separated gets one error and the others go on.
+A file that cannot be separated gets one error and the others go on
+(the parts shared with the other file functions are in
+:mod:`padertorch_audio.inference`).
 """
 import dataclasses
-import logging
 import os
-import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 
+from padertorch_audio.inference import (
+    FilesError, InputFileError, ToyModelWarning, load_model_file,
+    print_notes, process_files, read_input, same_file, trained_on_toy_corpus,
+    warn_if_toy_model)
+
 __all__ = ['separate_files', 'print_result', 'SeparatedFile',
            'SeparateFilesError', 'ToyModelWarning', 'trained_on_toy_corpus']
 
-log = logging.getLogger(__name__)
 
-
-class SeparateFilesError(ValueError):
+class SeparateFilesError(FilesError):
     """Nothing was separated: the model cannot be loaded, an output would
     overwrite an input, or the output directory cannot be created. The
     message starts with the file at fault."""
-
-
-class ToyModelWarning(UserWarning):
-    """The model was trained on a toy corpus (a demonstration model)."""
 
 
 @dataclasses.dataclass
@@ -52,40 +50,9 @@ class SeparatedFile:
     error: str = None
 
 
-class _InputError(Exception):
-    """An input file that cannot be separated; the message says why."""
-
-
-def _reason(path, error):
-    """``<path>: <reason>``; messages that start with the path (the
-    library's errors name their file) are not prefixed twice."""
-    message = str(error).strip() or type(error).__name__
-    if not message.startswith(str(path)):
-        message = f'{path}: {message}'
-    return message
-
-
-def trained_on_toy_corpus(model):
-    """Whether an exported model's file says it was trained on a toy corpus
-    (``training_summary['corpus'] == 'toy'``, see
-    :func:`padertorch_audio.recipe.export_experiment`)."""
-    summary = (getattr(model, 'export_info', None) or {}).get(
-        'training_summary')
-    return isinstance(summary, dict) and summary.get('corpus') == 'toy'
-
-
 def _output_paths(input_path, output_dir, num_speakers):
     stem = Path(input_path).stem
     return [output_dir / f'{stem}_s{k + 1}.wav' for k in range(num_speakers)]
-
-
-def _same_file(a, b):
-    if os.path.realpath(a) == os.path.realpath(b):
-        return True
-    try:
-        return os.path.samefile(a, b)  # hard links
-    except OSError:
-        return False
 
 
 def _check_outputs(inputs, protected, output_dir, num_speakers):
@@ -96,7 +63,7 @@ def _check_outputs(inputs, protected, output_dir, num_speakers):
     for input_path in inputs:
         for output in _output_paths(input_path, output_dir, num_speakers):
             for other in protected:
-                if _same_file(output, other):
+                if same_file(output, other):
                     raise SeparateFilesError(
                         f'{other}: writing {output} would overwrite this '
                         f'input; choose another --output-dir')
@@ -109,44 +76,6 @@ def _check_outputs(inputs, protected, output_dir, num_speakers):
             writers[key] = input_path
 
 
-def _read_input(path, channel, mixdown, notes):
-    """The mono signal ``(samples,)`` float32, its sample rate and the
-    subtype for the outputs."""
-    import soundfile
-
-    from padertorch_audio.io import read_audio
-    path = Path(path)
-    if path.is_dir():
-        raise _InputError(f'{path}: is a directory, expected an audio file')
-    if path.is_file() and path.stat().st_size == 0:
-        raise _InputError(f'{path}: empty file (0 bytes)')
-    try:
-        signal, sample_rate = read_audio(path, dtype='float32')
-        subtype = soundfile.info(str(path)).subtype
-    except Exception as error:  # noqa: BLE001 - io.AudioFileError and more
-        raise _InputError(_reason(path, error)) from None
-    num_channels = 1 if signal.ndim == 1 else signal.shape[0]
-    if channel is not None and channel >= num_channels:
-        raise _InputError(
-            f'{path}: --channel {channel} does not exist, the file has '
-            f'{num_channels} channel{"s" if num_channels > 1 else ""}')
-    if signal.ndim == 2:
-        if mixdown:
-            signal = signal.mean(axis=0)
-            notes.append(f'{path}: {num_channels} channels, averaged '
-                         f'(--mixdown)')
-        else:
-            signal = signal[channel or 0]
-            if channel is None:
-                notes.append(f'{path}: {num_channels} channels, using '
-                             f'channel 0 (choose with --channel N or '
-                             f'--mixdown)')
-    if not soundfile.check_format('WAV', subtype):
-        subtype = 'PCM_16'
-    return np.ascontiguousarray(signal, dtype=np.float32), sample_rate, \
-        subtype
-
-
 def _fit_length(signal, length):
     """Cut or zero-pad the last axis to ``length`` samples."""
     if signal.shape[-1] >= length:
@@ -157,11 +86,16 @@ def _fit_length(signal, length):
 
 def _separate_file(model, path, output_dir, channel, mixdown, notes):
     """Separate one file; returns the written paths."""
+    import soundfile
+
     from padertorch_audio import separation
     from padertorch_audio.features import resample
     from padertorch_audio.io import write_audio
 
-    signal, sample_rate, subtype = _read_input(path, channel, mixdown, notes)
+    signal, sample_rate, subtype = read_input(
+        path, channel=channel, mixdown=mixdown, notes=notes)
+    if not soundfile.check_format('WAV', subtype):
+        subtype = 'PCM_16'  # e.g. a FLAC file's or an MP3 file's
     model_rate = int(model.sample_rate)
     length = signal.shape[-1]
     if sample_rate != model_rate:
@@ -169,7 +103,7 @@ def _separate_file(model, path, output_dir, channel, mixdown, notes):
     try:  # looked up at call time: separation.separate may be wrapped
         estimates = np.asarray(separation.separate(model, signal))
     except Exception as error:  # noqa: BLE001 - e.g. out of memory
-        raise _InputError(f'{path}: separation failed '
+        raise InputFileError(f'{path}: separation failed '
                           f'({type(error).__name__}: {error})') from None
     if sample_rate != model_rate:
         estimates = resample(estimates, model_rate, sample_rate)
@@ -185,26 +119,6 @@ def _separate_file(model, path, output_dir, channel, mixdown, notes):
     for output, estimate in zip(outputs, estimates):
         write_audio(output, estimate, sample_rate, subtype=subtype)
     return outputs
-
-
-def _load(model, trusted):
-    """``(model, protected files)``: a model, or the one of a model file."""
-    if not isinstance(model, (str, os.PathLike)):
-        return model, []
-    from padertorch_audio.separation.export import load_model
-    if not Path(model).is_file():
-        raise SeparateFilesError(f'{model}: no such model file')
-    try:
-        return load_model(model, trusted=trusted), [model]
-    except Exception as error:  # noqa: BLE001 - the loader names the file
-        raise SeparateFilesError(_reason(model, error)) from None
-
-
-def _log_result(result):
-    for note in result.notes:
-        log.info('%s', note)
-    if result.error:
-        log.warning('%s', result.error)
 
 
 def separate_files(model, paths, output_dir, *, channel=None, mixdown=False,
@@ -251,7 +165,9 @@ def separate_files(model, paths, output_dir, *, channel=None, mixdown=False,
     """
     if channel is not None and mixdown:
         raise ValueError('separate_files: give channel or mixdown, not both.')
-    model, protected = _load(model, trusted)
+    from padertorch_audio.separation.export import load_model
+    model, protected = load_model_file(model, load_model, trusted=trusted,
+                                       error=SeparateFilesError)
     paths = [os.fspath(path) for path in paths]
     output_dir = Path(output_dir)
     _check_outputs(paths, protected, output_dir, int(model.num_speakers))
@@ -261,38 +177,23 @@ def separate_files(model, paths, output_dir, *, channel=None, mixdown=False,
         raise SeparateFilesError(
             f'{output_dir}: cannot create the output directory '
             f'({error.strerror or error})') from None
-    if trained_on_toy_corpus(model):
-        name = protected[0] if protected else 'the model'
-        warnings.warn(
-            f'{name} was trained on the toy corpus (synthetic voices): a '
-            f'demonstration that makes real recordings worse (about -2 dB '
-            f'SI-SDR improvement on natural voices). For real mixtures, '
-            f'train on WSJ0-2mix (recipes/wsj0_2mix: run.sh '
-            f'--wsj0_2mix_root DIR).', ToyModelWarning, stacklevel=2)
+    warn_if_toy_model(
+        model, protected[0] if protected else 'the model',
+        'a demonstration that makes real recordings worse (about -2 dB '
+        'SI-SDR improvement on natural voices). For real mixtures, train on '
+        'WSJ0-2mix (recipes/wsj0_2mix: run.sh --wsj0_2mix_root DIR).')
 
-    from tqdm import tqdm
-    results = []
-    for path in tqdm(paths, disable=not progress, unit='file',
-                     desc='separate', file=sys.stderr):
-        result = SeparatedFile(path)
-        try:
-            result.outputs = _separate_file(model, path, output_dir, channel,
-                                            mixdown, result.notes)
-        except _InputError as error:
-            result.error = str(error)
-        (on_file or _log_result)(result)
-        results.append(result)
-    return results
+    def separate_one(result):
+        result.outputs = _separate_file(model, result.path, output_dir,
+                                        channel, mixdown, result.notes)
+    return process_files(paths, SeparatedFile, separate_one,
+                         progress=progress, desc='separate', on_file=on_file)
 
 
 def print_result(result):
     """Print a :class:`SeparatedFile` as ``padertorch-audio separate`` does:
     ``note: ...`` and ``error: ...`` lines on stderr, the written files on
     stdout (one per line); the lines do not break a progress bar."""
-    from tqdm import tqdm
-    for note in result.notes:
-        tqdm.write(f'note: {note}', file=sys.stderr)
-    if result.error:
-        tqdm.write(f'error: {result.error}', file=sys.stderr)
+    print_notes(result)
     for output in result.outputs:
         print(output, flush=True)
