@@ -23,16 +23,18 @@ Sizes (speakers x chapters per speaker x utterances per chapter):
 ========  ===================  ==============  ==============  =======
 size      train-clean-100      dev-clean       test-clean      files
 ========  ===================  ==============  ==============  =======
-tiny      4 x 1 x 3            2 x 1 x 2       2 x 1 x 2       29
-small     20 x 2 x 6           6 x 1 x 5       6 x 1 x 5       353
+tiny      4 x 1 x 5            2 x 1 x 2       2 x 1 x 2       37
+small     20 x 2 x 15          6 x 1 x 5       6 x 1 x 5       713
 medium    251 x 2 x 10         40 x 2 x 5      40 x 2 x 5      6,483
 ========  ===================  ==============  ==============  =======
 
 (the real train-clean-100 has 251 speakers, dev-clean and test-clean 40
-each; small has 12 utterances per training speaker, enough for an 80/10/10
-split per speaker). Files: the FLACs, a transcript per chapter and
-``SPEAKERS.TXT``. Measured with 2 processes on a 2-core machine: tiny 0.25 s
-(0.9 MB), small 3 s (12 MB), medium about 80 s (about 230 MB).
+each; small has 30 utterances per training speaker, enough for an 80/10/10
+split per speaker with 3 test utterances each, so that verification has
+same-speaker trials; tiny has 5). Files: the FLACs, a transcript per
+chapter and ``SPEAKERS.TXT``. Measured with 2 processes on a 2-core
+machine: tiny 0.5 s (1.4 MB), small about 20 s (30 MB), medium about 80 s
+(about 230 MB).
 
 >>> import tempfile
 >>> with tempfile.TemporaryDirectory() as root:
@@ -60,9 +62,9 @@ SAMPLE_RATE = 16000
 #: ``{size: {subset: (speakers, chapters per speaker, utterances per
 #: chapter)}}``
 SIZES = {
-    'tiny': {'train-clean-100': (4, 1, 3), 'dev-clean': (2, 1, 2),
+    'tiny': {'train-clean-100': (4, 1, 5), 'dev-clean': (2, 1, 2),
              'test-clean': (2, 1, 2)},
-    'small': {'train-clean-100': (20, 2, 6), 'dev-clean': (6, 1, 5),
+    'small': {'train-clean-100': (20, 2, 15), 'dev-clean': (6, 1, 5),
               'test-clean': (6, 1, 5)},
     'medium': {'train-clean-100': (251, 2, 10), 'dev-clean': (40, 2, 5),
                'test-clean': (40, 2, 5)},

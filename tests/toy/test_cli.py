@@ -19,7 +19,7 @@ def marker(root):
 
 
 @pytest.mark.parametrize('corpus, directory, num_files', [
-    ('wsj0_2mix', 'wsj0-mix', 400), ('librispeech', 'LibriSpeech', 29)])
+    ('wsj0_2mix', 'wsj0-mix', 400), ('librispeech', 'LibriSpeech', 37)])
 def test_writes_the_corpus_then_nothing(tmp_path, corpus, directory,
                                         num_files):
     root = tmp_path / 'cli'
