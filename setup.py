@@ -32,6 +32,7 @@ extras_require = {
         'pytest',
         'librosa',       # reference for mel filterbanks
         'pb_bss_eval',   # reference for SI-SDR / SDR
+        'scikit-learn',  # reference for EER (roc_curve), confusion matrix
         'ruff>=0.5',     # lint (tests/test_lint.py, rules in ruff.toml)
     ],
     'plot': [

@@ -5,7 +5,10 @@ job), summaries and a PNG report.
 One concept per module: ``metrics`` (one utterance), ``results`` (the
 JSON-lines results file), ``parallel`` (the worker pool), ``ranks`` (a
 data set shared over torchrun ranks, merged by rank 0), ``summary``
-(tables and means), ``report`` (the PNG).
+(tables and means), ``report`` (the PNG), ``verification`` (speaker
+verification: trials, cosine scores, EER, minDCF, DET curve),
+``classification`` (closed-set identification: accuracy, top-k, confusion
+matrix).
 
     from padertorch_audio import evaluation
     def evaluate(example):
@@ -28,6 +31,13 @@ The metrics need the ``eval`` extra (``mir_eval`` is not needed: BSS-Eval's
 SDR is computed here; ``pesq``, ``pystoi``), the report the ``plot``
 extra (matplotlib).
 """
+from padertorch_audio.evaluation.classification import (
+    classification_metrics,
+    classification_result,
+    confusion_matrix,
+    plot_confusion_matrix,
+    top_k_correct,
+)
 from padertorch_audio.evaluation.metrics import (
     METRICS,
     bss_eval_sdr,
@@ -41,6 +51,18 @@ from padertorch_audio.evaluation.ranks import evaluate_dataset, merged_results
 from padertorch_audio.evaluation.report import report_size, write_report
 from padertorch_audio.evaluation.results import read_results
 from padertorch_audio.evaluation.summary import summarize
+from padertorch_audio.evaluation.verification import (
+    cosine_scores,
+    equal_error_rate,
+    error_rates,
+    make_trials,
+    minimum_dcf,
+    plot_det_curve,
+    read_trials,
+    trial_labels,
+    verification_metrics,
+    write_trials,
+)
 
 __all__ = [
     'METRICS',
@@ -54,4 +76,19 @@ __all__ = [
     'summarize',
     'write_report',
     'report_size',
+    'make_trials',
+    'write_trials',
+    'read_trials',
+    'trial_labels',
+    'cosine_scores',
+    'error_rates',
+    'equal_error_rate',
+    'minimum_dcf',
+    'plot_det_curve',
+    'verification_metrics',
+    'top_k_correct',
+    'classification_result',
+    'classification_metrics',
+    'confusion_matrix',
+    'plot_confusion_matrix',
 ]
