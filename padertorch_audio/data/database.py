@@ -8,8 +8,9 @@ A database JSON lists the examples of a corpus by dataset::
         "num_samples": 23764, "sample_rate": 8000, ...}}}}
 
 Recipes write one in their ``prepare`` stage (after checking every audio
-file with :func:`check_audio_files`) and read it with :func:`load_database`
-(a ``lazy_dataset.database.JsonDatabase``).
+file with :func:`check_audio_files`, or with :func:`audio_file_infos` when
+bad files are to be skipped rather than refused) and read it with
+:func:`load_database` (a ``lazy_dataset.database.JsonDatabase``).
 """
 import concurrent.futures
 from pathlib import Path
@@ -18,8 +19,8 @@ import soundfile
 
 from padertorch_audio.io import dump_json, wav_truncation
 
-__all__ = ['check_audio_files', 'write_database', 'load_database',
-           'DatabaseError']
+__all__ = ['audio_file_infos', 'check_audio_files', 'write_database',
+           'load_database', 'DatabaseError']
 
 
 class DatabaseError(ValueError):
@@ -54,6 +55,50 @@ def _info(path):
     return path, info, None
 
 
+def audio_file_infos(paths, num_workers=8):
+    """Read the headers of audio files in parallel threads; never raises for
+    a bad file.
+
+    Only the header is read (``soundfile.info``; a WAV file is also checked
+    for a data chunk shorter than its header says), not the samples.
+
+    Args:
+        paths: Iterable of paths (str or Path); each distinct path is read
+            once.
+        num_workers: Threads that read the headers.
+
+    Returns:
+        ``(infos, problems)``: ``infos`` maps each readable file with at
+        least one sample to its ``soundfile.info``; ``problems`` maps every
+        other file to the reason, e.g. ``'file not found'``, ``'empty (0
+        samples)'`` or libsndfile's message. Both are keyed by the path as a
+        str and ordered by it; every path is in exactly one of them.
+
+    >>> import tempfile, pathlib, numpy, soundfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> soundfile.write(folder / 'a.flac', numpy.zeros(160), 16000)
+    >>> infos, problems = audio_file_infos([folder / 'a.flac',
+    ...                                     folder / 'b.flac'])
+    >>> [(pathlib.Path(p).name, i.frames, i.samplerate)
+    ...  for p, i in infos.items()]
+    [('a.flac', 160, 16000)]
+    >>> {pathlib.Path(p).name: reason for p, reason in problems.items()}
+    {'b.flac': 'file not found'}
+    """
+    if not isinstance(num_workers, int) or num_workers < 1:
+        raise ValueError(f'num_workers must be a whole number >= 1, got '
+                         f'{num_workers!r}.')
+    paths = sorted({str(path) for path in paths})
+    if not paths:
+        return {}, {}
+    with concurrent.futures.ThreadPoolExecutor(
+            min(num_workers, len(paths))) as pool:
+        results = list(pool.map(_info, paths))
+    infos = {path: info for path, info, _ in results if info is not None}
+    problems = {path: reason for path, _, reason in results if reason}
+    return infos, problems
+
+
 def check_audio_files(examples: dict, num_workers=8):
     """Check every audio file of ``examples`` and return ``{path: info}``.
 
@@ -71,12 +116,10 @@ def check_audio_files(examples: dict, num_workers=8):
         examples: ``{example_id: {'audio_path': ..., ...}}``.
         num_workers: Threads that read the headers in parallel.
     """
-    paths = sorted({path for example in examples.values()
-                    for path in _audio_paths(example['audio_path'])})
-    with concurrent.futures.ThreadPoolExecutor(num_workers) as pool:
-        results = list(pool.map(_info, paths))
-    infos = {path: info for path, info, _ in results if info is not None}
-    problems = [f'{path}: {reason}' for path, _, reason in results if reason]
+    infos, bad_files = audio_file_infos(
+        (path for example in examples.values()
+         for path in _audio_paths(example['audio_path'])), num_workers)
+    problems = [f'{path}: {reason}' for path, reason in bad_files.items()]
 
     for example_id, example in examples.items():
         example_paths = list(_audio_paths(example['audio_path']))
