@@ -40,7 +40,8 @@ CLASSIFIERS = ('am_softmax', 'softmax')
 
 
 def _signal_shape(audio):
-    return tuple(getattr(audio, 'shape', ())) or type(audio).__name__
+    shape = getattr(audio, 'shape', None)
+    return type(audio).__name__ if shape is None else tuple(shape)
 
 
 class SpeakerClassifier(Model):

@@ -8,10 +8,10 @@ first block of a stage may stride by 2 in time and frequency. The output is
 the channels and the remaining frequencies of each frame stacked,
 ``(batch, channels * mels', frames')``, for a pooling layer.
 
-Padding. Every layer is followed by zeroing the frames beyond each
-example's length (a mask from ``sequence_lengths``, updated at every
-stride: ``ceil(L / stride)`` frames remain of ``L``, kernel 3 and padding
-1). A convolution's zero padding at the end of an unpadded example then
+Padding. The input and every layer's output are set to zero at the
+frames beyond each example's length (a mask from ``sequence_lengths``,
+updated at every stride: ``ceil(L / stride)`` frames remain of ``L``,
+kernel 3 and padding 1). A convolution's zero padding at the end of an unpadded example then
 sees exactly the zeros of the padded one, so that in eval mode a padded
 batch gives, on the valid frames, the results of each example on its own.
 (In training mode BatchNorm's batch statistics include the padded zeros.)
@@ -170,8 +170,8 @@ class ResNet(Module):
                     f'{tuple(lengths.shape)} do not fit features of shape '
                     f'{tuple(features.shape)} (one length per example).')
             lengths = lengths.to(torch.int64)
-        x = _mask(torch.relu(self.stem_norm(self.stem_conv(
-            features[:, None]))), lengths)
+        x = _mask(features[:, None], lengths)  # padding may hold anything
+        x = _mask(torch.relu(self.stem_norm(self.stem_conv(x))), lengths)
         for block in self.blocks:
             x, lengths = block(x, lengths)
         batch, channels, frames, mels = x.shape
