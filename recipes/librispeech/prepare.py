@@ -340,7 +340,7 @@ def prepare_database(root, json_path, subsets=('train-clean-100',),
 
     Returns:
         The summary ``{'json_path': str, 'corpus_dir': str, 'subsets':
-        [str], 'datasets': {'train': n, 'validation': n, 'test': n},
+        [str], 'counts': {'train': n, 'validation': n, 'test': n},
         'num_speakers': n, 'utterances_per_subset': {subset: n},
         'skipped': {path: reason}, 'train_only_speakers': {speaker_id:
         number of utterances}, 'notes': [str]}`` (``notes``: the log lines
@@ -432,7 +432,7 @@ def prepare_database(root, json_path, subsets=('train-clean-100',),
         'json_path': str(json_path),
         'corpus_dir': str(base),
         'subsets': list(subsets),
-        'datasets': counts,
+        'counts': counts,
         'num_speakers': len(by_speaker),
         'utterances_per_subset': {
             subset: sum(item[3] == subset for item in usable.values())

@@ -120,7 +120,7 @@ def test_toy_corpus_every_file_with_its_fields(toy, tmp_path):
 
     sizes = {name: len(dataset) for name, dataset in
              read_json(tmp_path / 'db.json').items()}
-    assert summary['datasets'] == sizes
+    assert summary['counts'] == sizes
     assert summary['num_speakers'] == len(genders)
     assert summary['skipped'] == {} and summary['notes'] == []
     assert summary['utterances_per_subset'] == {
