@@ -111,7 +111,12 @@ def test_embeddings_file_holds_the_embedding_of_each_good_file(
         embeddings[1], _reference(model_file, 'embed', mono), rtol=1e-4,
         atol=1e-6)
     assert read_embeddings(output)[0] == paths
-    assert sorted(p.name for p in output.parent.iterdir()) == [
+    other = tmp_path / 'other.npz'
+    np.savez(other, vectors=embeddings)
+    with pytest.raises(ValueError, match=f'^{other}: not an embeddings '
+                                         f'file.*found .\'vectors\''):
+        read_embeddings(other)
+    assert [p.name for p in output.parent.iterdir()] == [
         'embeddings.npz']  # no temporary file left
 
     # No file succeeds: nothing is written.
