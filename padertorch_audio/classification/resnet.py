@@ -14,7 +14,10 @@ updated at every stride: ``ceil(L / stride)`` frames remain of ``L``,
 kernel 3 and padding 1). A convolution's zero padding at the end of an unpadded example then
 sees exactly the zeros of the padded one, so that in eval mode a padded
 batch gives, on the valid frames, the results of each example on its own.
-(In training mode BatchNorm's batch statistics include the padded zeros.)
+BatchNorm's statistics (batch statistics in training, hence the running
+statistics used in eval mode) are those of the valid frames only
+(:class:`FrameBatchNorm`), so that what a model learns does not depend on
+how much padding its training batches held.
 """
 import math
 
@@ -22,7 +25,7 @@ import torch
 
 from padertorch_audio.base import Module
 
-__all__ = ['BasicBlock', 'ResNet', 'strided_lengths']
+__all__ = ['BasicBlock', 'ResNet', 'FrameBatchNorm', 'strided_lengths']
 
 
 def strided_lengths(lengths, stride):
@@ -42,6 +45,63 @@ def _mask(x, lengths):
         return x
     valid = torch.arange(x.shape[2], device=x.device) < lengths[:, None]
     return torch.where(valid[:, None, :, None], x, 0)
+
+
+class FrameBatchNorm(Module):
+    """Batch normalisation of ``(batch, channels, frames, mels)`` per
+    channel over the valid frames (all their mels) of the batch, as
+    ``torch.nn.BatchNorm2d`` on the valid frames alone (same parameter and
+    buffer names, momentum 0.1, unbiased running variance); padded frames
+    are 0 in the output. ``forward(x, lengths=None)``: ``lengths``
+    ``(batch,)`` valid frames (None: all).
+
+    >>> norm = FrameBatchNorm(1)
+    >>> x = torch.tensor([[[[1., 3.], [5., 7.], [99., 99.]]]])  # (1, 1, 3, 2)
+    >>> norm(x, torch.tensor([2]))[0, 0]  # mean 4, variance 5 of 1, 3, 5, 7
+    tensor([[-1.3416, -0.4472],
+            [ 0.4472,  1.3416],
+            [ 0.0000,  0.0000]], grad_fn=<SelectBackward0>)
+    """
+
+    def __init__(self, num_channels: int, eps: float = 1e-5,
+                 momentum: float = 0.1):
+        super().__init__()
+        self.eps, self.momentum = eps, momentum
+        self.weight = torch.nn.Parameter(torch.ones(num_channels))
+        self.bias = torch.nn.Parameter(torch.zeros(num_channels))
+        self.register_buffer('running_mean', torch.zeros(num_channels))
+        self.register_buffer('running_var', torch.ones(num_channels))
+        self.register_buffer('num_batches_tracked',
+                             torch.tensor(0, dtype=torch.long))
+
+    def forward(self, x, lengths=None):
+        if lengths is None or not self.training:
+            y = torch.nn.functional.batch_norm(
+                x, self.running_mean, self.running_var, self.weight,
+                self.bias, self.training, self.momentum, self.eps)
+            if self.training:
+                self.num_batches_tracked += 1
+            return _mask(y, lengths)
+        valid = (torch.arange(x.shape[2], device=x.device)
+                 < lengths[:, None])[:, None, :, None]
+        count = int(lengths.sum()) * x.shape[3]
+        if count < 2:
+            raise ValueError(
+                f'FrameBatchNorm needs more than one valid value per channel '
+                f'in training, found {count} (input shape {tuple(x.shape)}, '
+                f'lengths {lengths.tolist()}).')
+        masked = torch.where(valid, x, 0.)
+        mean = masked.sum((0, 2, 3)) / count
+        var = (masked * masked).sum((0, 2, 3)) / count - mean * mean
+        scale = self.weight * torch.rsqrt(var.clamp_min(0) + self.eps)
+        shift = self.bias - mean * scale
+        with torch.no_grad():
+            self.num_batches_tracked += 1
+            self.running_mean.lerp_(mean.detach(), self.momentum)
+            self.running_var.lerp_(var.detach() * count / (count - 1),
+                                   self.momentum)
+        return torch.where(valid, torch.addcmul(
+            shift[:, None, None], masked, scale[:, None, None]), 0.)
 
 
 class BasicBlock(Module):
@@ -67,24 +127,24 @@ class BasicBlock(Module):
         self.stride = stride
         self.conv1 = torch.nn.Conv2d(in_channels, out_channels, 3, stride,
                                      padding=1, bias=False)
-        self.norm1 = torch.nn.BatchNorm2d(out_channels)
+        self.norm1 = FrameBatchNorm(out_channels)
         self.conv2 = torch.nn.Conv2d(out_channels, out_channels, 3,
                                      padding=1, bias=False)
-        self.norm2 = torch.nn.BatchNorm2d(out_channels)
+        self.norm2 = FrameBatchNorm(out_channels)
         if stride != 1 or in_channels != out_channels:
             self.shortcut_conv = torch.nn.Conv2d(
                 in_channels, out_channels, 1, stride, bias=False)
-            self.shortcut_norm = torch.nn.BatchNorm2d(out_channels)
+            self.shortcut_norm = FrameBatchNorm(out_channels)
         else:
             self.shortcut_conv = self.shortcut_norm = None
 
     def forward(self, x, lengths=None):
         if lengths is not None:
             lengths = strided_lengths(lengths, self.stride)
-        y = _mask(torch.relu(self.norm1(self.conv1(x))), lengths)
-        y = _mask(self.norm2(self.conv2(y)), lengths)
+        y = torch.relu(self.norm1(self.conv1(x), lengths))
+        y = self.norm2(self.conv2(y), lengths)
         if self.shortcut_conv is not None:
-            x = _mask(self.shortcut_norm(self.shortcut_conv(x)), lengths)
+            x = self.shortcut_norm(self.shortcut_conv(x), lengths)
         return torch.relu(x + y), lengths
 
 
@@ -128,7 +188,7 @@ class ResNet(Module):
         self.channels, self.strides = channels, strides
         self.stem_conv = torch.nn.Conv2d(1, stem_channels, 3, padding=1,
                                          bias=False)
-        self.stem_norm = torch.nn.BatchNorm2d(stem_channels)
+        self.stem_norm = FrameBatchNorm(stem_channels)
         blocks, previous = [], stem_channels
         for size, count, stride in zip(channels, num_blocks, strides):
             for index in range(count):
@@ -171,7 +231,7 @@ class ResNet(Module):
                     f'{tuple(features.shape)} (one length per example).')
             lengths = lengths.to(torch.int64)
         x = _mask(features[:, None], lengths)  # padding may hold anything
-        x = _mask(torch.relu(self.stem_norm(self.stem_conv(x))), lengths)
+        x = torch.relu(self.stem_norm(self.stem_conv(x), lengths))
         for block in self.blocks:
             x, lengths = block(x, lengths)
         batch, channels, frames, mels = x.shape

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from padertorch_audio.classification import BasicBlock, ResNet
-from padertorch_audio.classification.resnet import strided_lengths
+from padertorch_audio.classification.resnet import (
+    FrameBatchNorm, strided_lengths)
 
 
 def randomise_batch_norms(module, seed=0):
@@ -10,8 +11,9 @@ def randomise_batch_norms(module, seed=0):
     BatchNorm in eval mode is the identity and would hide a missing mask)."""
     generator = torch.Generator().manual_seed(seed)
     for norm in module.modules():
-        if isinstance(norm, torch.nn.modules.batchnorm._BatchNorm):
-            size = norm.num_features
+        if isinstance(norm, (torch.nn.modules.batchnorm._BatchNorm,
+                             FrameBatchNorm)):
+            size = norm.weight.shape[0]
             norm.running_mean.copy_(torch.randn(size, generator=generator))
             norm.running_var.copy_(
                 torch.rand(size, generator=generator) + 0.5)
@@ -88,3 +90,40 @@ def test_block_shortcut_only_where_the_shape_changes():
 def test_bad_arguments(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_frame_batch_norm_is_batch_norm_2d_of_the_valid_frames():
+    torch.manual_seed(0)
+    lengths = torch.tensor([7, 4, 9])
+    x = torch.randn(3, 5, 9, 6, dtype=torch.float64) * 3 + 1
+    x[1, :, 4:] = float('nan')  # padding may hold anything
+    x[0, :, 7:] = 1e6
+    norm = FrameBatchNorm(5).double()
+    reference = torch.nn.BatchNorm2d(5).double()
+    with torch.no_grad():
+        for module in (norm, reference):
+            module.weight.copy_(torch.linspace(0.5, 2, 5))
+            module.bias.copy_(torch.linspace(-1, 1, 5))
+    for step in range(3):  # training: batch statistics, running statistics
+        x = x.detach().requires_grad_()
+        y = norm(x, lengths)
+        # the reference: the valid frames of all examples as one image
+        valid = torch.cat([x[b, :, :length] for b, length
+                           in enumerate(lengths)], dim=1)[None]
+        expected = reference(valid)[0]
+        pieces = torch.split(expected, lengths.tolist(), dim=1)
+        for b, length in enumerate(lengths):
+            torch.testing.assert_close(y[b, :, :length], pieces[b])
+            assert (y[b, :, length:] == 0).all()
+        weights = torch.randn_like(expected)
+        (y_grad,) = torch.autograd.grad(
+            (torch.cat([y[b, :, :length] for b, length
+                        in enumerate(lengths)], dim=1) * weights).sum(), x)
+        (reference_grad,) = torch.autograd.grad(
+            (expected * weights).sum(), x)
+        torch.testing.assert_close(y_grad, reference_grad)
+    torch.testing.assert_close(norm.running_mean, reference.running_mean)
+    torch.testing.assert_close(norm.running_var, reference.running_var)
+    assert norm.num_batches_tracked == reference.num_batches_tracked == 3
+    norm.eval(), reference.eval()
+    torch.testing.assert_close(norm(x[:1, :, :7]), reference(x[:1, :, :7]))
