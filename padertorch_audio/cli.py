@@ -266,34 +266,12 @@ def _separate_command(args):
 # classify, embed, verify
 # --------------------------------------------------------------------------
 
-def _print_classification(result, as_json):
-    """``<path>: <speaker> (p=0.932)  top-3: <speaker> 0.932, ...`` or a
-    JSON line on stdout (nothing for a failed file: its error line is on
-    stderr)."""
-    from padertorch_audio.inference import print_notes
-    print_notes(result)
-    if result.error:
-        return
-    if as_json:
-        print(json.dumps({
-            'path': result.path, 'speaker': result.speaker,
-            'probability': result.probability,
-            'top': [{'speaker': speaker, 'probability': probability}
-                    for speaker, probability in result.top]},
-            ensure_ascii=False), flush=True)
-    else:
-        top = ', '.join(f'{speaker} {probability:.3f}'
-                        for speaker, probability in result.top)
-        print(f'{result.path}: {result.speaker} (p={result.probability:.3f})'
-              f'  top-{len(result.top)}: {top}', flush=True)
-
-
 def _classify_command(args):
     from padertorch_audio.classification import files
     return _exit_status(files.classify_files(
         args.model, args.inputs, top=args.top, channel=args.channel,
         mixdown=args.mixdown, trusted=args.trusted, progress=_progress(args),
-        on_file=lambda result: _print_classification(result, args.json)))
+        on_file=lambda result: files.print_classified(result, args.json)))
 
 
 def _embed_command(args):

@@ -33,10 +33,10 @@ from pathlib import Path
 import numpy as np
 
 from padertorch_audio.inference import (
-    FilesError, InputFileError, load_model_file, process_files, read_input,
-    same_file, warn_if_toy_model)
+    FilesError, InputFileError, load_model_file, print_notes, process_files,
+    read_input, same_file, warn_if_toy_model)
 
-__all__ = ['classify_files', 'embed_files', 'verify_pair',
+__all__ = ['classify_files', 'print_classified', 'embed_files', 'verify_pair',
            'write_embeddings', 'read_embeddings', 'ClassifiedFile',
            'EmbeddedFile', 'Verification', 'SpeakerFilesError']
 
@@ -245,6 +245,31 @@ def classify_files(model, paths, *, top=3, channel=None, mixdown=False,
         result.speaker, result.probability = result.top[0]
     return process_files(paths, ClassifiedFile, classify_one,
                          progress=progress, desc='classify', on_file=on_file)
+
+
+def print_classified(result, as_json=False):
+    """Print a :class:`ClassifiedFile` as ``padertorch-audio classify``
+    does: ``note:``/``error:`` lines on stderr, and on stdout ``<path>:
+    <speaker> (p=0.932)  top-3: <speaker> 0.932, ...`` or, with
+    ``as_json``, one JSON line ``{"path", "speaker", "probability",
+    "top": [{"speaker", "probability"}, ...]}`` (nothing for a failed
+    file)."""
+    import json
+    print_notes(result)
+    if result.error:
+        return
+    if as_json:
+        print(json.dumps({
+            'path': result.path, 'speaker': result.speaker,
+            'probability': result.probability,
+            'top': [{'speaker': speaker, 'probability': probability}
+                    for speaker, probability in result.top]},
+            ensure_ascii=False), flush=True)
+    else:
+        top = ', '.join(f'{speaker} {probability:.3f}'
+                        for speaker, probability in result.top)
+        print(f'{result.path}: {result.speaker} (p={result.probability:.3f})'
+              f'  top-{len(result.top)}: {top}', flush=True)
 
 
 def _check_channel(channel, mixdown):
