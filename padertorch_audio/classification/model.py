@@ -308,13 +308,14 @@ TINY_SPEAKER_MODEL = SpeakerClassifier.get_config({
 })
 
 #: The recipe's default: a small ResNet (channels 16, 32, 64, 128, one
-#: basic block each, strides 1, 2, 2, 2), 64 mels, embedding 128,
-#: AM-softmax (m=0.2, s=30). ``num_classes`` is a placeholder: set it to
-#: the speakers of the training data.
+#: basic block each, every stage strided by 2 in time and frequency: a
+#: training step of 16 crops of 1-4 s takes about 0.4 s on 2 CPU cores),
+#: 64 mels, embedding 128, AM-softmax (m=0.2, s=30). ``num_classes`` is a
+#: placeholder: set it to the speakers of the training data.
 SPEAKER_RESNET = SpeakerClassifier.get_config({
     'factory': _FACTORY, 'num_classes': 20,
     'front_end': {'factory': _RESNET, 'channels': [16, 32, 64, 128],
-                  'num_blocks': [1, 1, 1, 1], 'strides': [1, 2, 2, 2]},
+                  'num_blocks': [1, 1, 1, 1], 'strides': [2, 2, 2, 2]},
 })
 
 #: A larger model for the real corpus: the ResNet-34 layout (3, 4, 6, 3

@@ -172,7 +172,7 @@ class ResNet(Module):
     """
 
     def __init__(self, channels=(16, 32, 64, 128), num_blocks=(1, 1, 1, 1),
-                 strides=(1, 2, 2, 2), stem_channels: int = None):
+                 strides=(2, 2, 2, 2), stem_channels: int = None):
         super().__init__()
         channels, num_blocks, strides = (
             list(channels), list(num_blocks), list(strides))
