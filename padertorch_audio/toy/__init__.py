@@ -36,6 +36,7 @@ __all__ = [
     'Speaker',
     'make_speakers',
     'synthesize',
+    'create_instead_of',
 ]
 
 #: The toy corpora by name: ``{name: create function}``.
@@ -54,3 +55,20 @@ def create(corpus, root, size='small', seed=0, *, processes=None):
             f'Unknown toy corpus {corpus!r}; expected one of '
             f'{", ".join(map(repr, CORPORA))}.')
     return CORPORA[corpus](root, size=size, seed=seed, processes=processes)
+
+
+#: What each toy corpus stands in for.
+REAL_NAMES = {'wsj0_2mix': 'WSJ0-2mix', 'librispeech': 'LibriSpeech'}
+
+
+def create_instead_of(corpus, option, root, size='small'):
+    """What a recipe does when it is given no corpus: say loudly (a banner
+    on stdout) that it uses the toy corpus `corpus` instead, naming the
+    `option` that was not given, and :func:`create` it in `root` (nothing is
+    written when `root` holds it already). Returns `root`."""
+    banner = '#' * 78
+    print(f'{banner}\n# No {option} given: using the TOY corpus in {root}\n'
+          f'# (synthetic voices; its numbers say nothing about '
+          f'{REAL_NAMES[corpus]}).\n{banner}', flush=True)
+    create(corpus, root, size=size)
+    return root

@@ -123,13 +123,9 @@ def prepare(librispeech_root, subsets, toy_root, toy_size, split,
     from recipes.librispeech.prepare import prepare_database
     root = librispeech_root
     if root is None:
-        from padertorch_audio.toy import create_librispeech
-        banner = '#' * 78
-        print(f'{banner}\n# No librispeech_root given: using the TOY '
-              f'LibriSpeech in {toy_root}\n# (synthetic voices; its numbers '
-              f'say nothing about LibriSpeech).\n{banner}', flush=True)
-        create_librispeech(toy_root, size=toy_size)
-        root = toy_root
+        from padertorch_audio.toy import create_instead_of
+        root = create_instead_of('librispeech', 'librispeech_root', toy_root,
+                                 toy_size)
     prepare_database(root, database_json, subsets, split=split)
 
 

@@ -150,13 +150,9 @@ def prepare(wsj0_2mix_root, toy_root, toy_size, num_speakers, sample_rate,
     from recipes.wsj0_2mix.prepare import prepare_database
     root = wsj0_2mix_root
     if root is None:
-        from padertorch_audio.toy import create_wsj0_2mix
-        banner = '#' * 78
-        print(f'{banner}\n# No wsj0_2mix_root given: using the TOY corpus in '
-              f'{toy_root}\n# (synthetic voices; its numbers say nothing about '
-              f'WSJ0-2mix).\n{banner}', flush=True)
-        create_wsj0_2mix(toy_root, size=toy_size)
-        root = toy_root
+        from padertorch_audio.toy import create_instead_of
+        root = create_instead_of('wsj0_2mix', 'wsj0_2mix_root', toy_root,
+                                 toy_size)
     counts = prepare_database(root, database_json, num_speakers,
                               sample_rate, mode)
     print(f'Wrote {database_json}: '

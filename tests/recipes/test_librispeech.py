@@ -42,7 +42,8 @@ def experiment(tmp_path_factory):
 
 def test_all_stages_on_the_tiny_toy_corpus(experiment):
     tmp_path, result = experiment
-    assert 'TOY LibriSpeech' in result.stdout
+    assert 'TOY corpus' in result.stdout
+    assert 'nothing about LibriSpeech' in result.stdout
     database = json.loads((tmp_path / 'db.json').read_text())
     # 4 speakers x 5 utterances: 2 test, 2 validation, 1 train each
     assert {name: len(examples) for name, examples
