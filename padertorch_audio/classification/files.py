@@ -8,8 +8,8 @@ mean; with a note), resample to the model's rate
 file in one pass (``torch.no_grad``, eval mode): a file's embedding is
 that of the whole file, as in the model's evaluation, not a mean of pieces.
 Memory grows linearly with the file's length: with ``SPEAKER_RESNET``
-on the CPU about 2 MB per second of audio (measured: 180 MB for 1 minute,
-390 MB for 4 minutes); cut hour-long recordings first. A file that cannot be
+on the CPU about 1.3 MB per second of audio (measured: 100 MB for 1
+minute, 310 MB for 4 minutes); cut hour-long recordings first. A file that cannot be
 processed gets one error (``'<path>: <reason>'``) and the others go on
 (the parts shared with :func:`padertorch_audio.separation.separate_files`
 are in :mod:`padertorch_audio.inference`).
