@@ -31,6 +31,7 @@ from padertorch_audio.classification.pooling import statistics_pooling
 from padertorch_audio.classification.resnet import ResNet
 from padertorch_audio.features import (
     LogMel, normalize_per_utterance, samples_to_frames)
+from padertorch_audio.ops.sequence import compute_mask
 
 __all__ = ['SpeakerClassifier', 'TINY_SPEAKER_MODEL', 'SPEAKER_RESNET',
            'SPEAKER_RESNET34', 'CLASSIFIERS']
@@ -164,9 +165,8 @@ class SpeakerClassifier(Model):
                 f'[1, {audio.shape[-1]}] (the samples of the audio with '
                 f'shape {tuple(audio.shape)}).')
         num_samples = num_samples.to(torch.int64)
-        valid = torch.arange(audio.shape[-1], device=audio.device) \
-            < num_samples[:, None]
-        return torch.where(valid, audio, 0), num_samples
+        return torch.where(compute_mask(audio, num_samples), audio, 0), \
+            num_samples
 
     def features(self, audio, num_samples=None):
         """Normalised log-mel features ``(batch, frames, n_mels)`` and the

@@ -12,6 +12,7 @@ its gradient finite for constant features.
 import torch
 
 from padertorch_audio.base import Module
+from padertorch_audio.ops.sequence import compute_mask
 
 __all__ = ['statistics_pooling', 'StatisticsPooling']
 
@@ -70,8 +71,7 @@ def statistics_pooling(x, sequence_lengths=None, eps=1e-5):
         variance = ((x - mean[..., None]) ** 2).mean(-1)
     else:
         lengths = _lengths_of(x, sequence_lengths)
-        mask = torch.arange(x.shape[-1], device=x.device) < lengths[:, None]
-        mask = mask[:, None, :]  # (batch, 1, frames)
+        mask = compute_mask(x, lengths)
         count = lengths.to(x.dtype)[:, None]
         mean = torch.where(mask, x, 0).sum(-1) / count
         centered = torch.where(mask, x - mean[..., None], 0)

@@ -43,8 +43,15 @@ def _mask(x, lengths):
     ``lengths`` set to 0 (None: unchanged)."""
     if lengths is None:
         return x
+    return torch.where(_valid_frames(x, lengths), x, 0)
+
+
+def _valid_frames(x, lengths):
+    """``(batch, 1, frames, 1)`` bool: the frames of ``x`` ``(batch,
+    channels, frames, mels)`` before ``lengths`` (checked by the caller:
+    this runs in every layer)."""
     valid = torch.arange(x.shape[2], device=x.device) < lengths[:, None]
-    return torch.where(valid[:, None, :, None], x, 0)
+    return valid[:, None, :, None]
 
 
 class FrameBatchNorm(Module):
@@ -82,8 +89,7 @@ class FrameBatchNorm(Module):
             if self.training:
                 self.num_batches_tracked += 1
             return _mask(y, lengths)
-        valid = (torch.arange(x.shape[2], device=x.device)
-                 < lengths[:, None])[:, None, :, None]
+        valid = _valid_frames(x, lengths)
         count = int(lengths.sum()) * x.shape[3]
         if count < 2:
             raise ValueError(

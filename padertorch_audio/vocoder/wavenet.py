@@ -30,6 +30,7 @@ import torch
 
 from padertorch_audio.base import Model
 from padertorch_audio.ops.mu_law import mu_law_encode
+from padertorch_audio.ops.sequence import compute_mask
 from padertorch_audio.vocoder.upsampling import FrameUpsampler
 
 __all__ = ['WaveNet', 'TINY_WAVENET']
@@ -244,9 +245,7 @@ class WaveNet(Model):
         if num_samples is None:
             mask = torch.ones_like(losses)
         else:
-            num_samples = torch.as_tensor(num_samples, device=logits.device)
-            mask = (torch.arange(targets.shape[-1], device=logits.device)
-                    < num_samples[:, None]).to(losses.dtype)
+            mask = compute_mask(losses, num_samples).to(losses.dtype)
         total = mask.sum()
         loss = (losses * mask).sum() / total
         accuracy = ((hits * mask).sum() / total).item()
