@@ -222,6 +222,16 @@ def _entries(directory):
     return files, folders
 
 
+def _readable_entries(folder, skipped):
+    """:func:`_entries` of the DirEntry ``folder``; None (with the reason in
+    ``skipped``) when it cannot be read."""
+    try:
+        return _entries(folder.path)
+    except OSError as error:
+        skipped[folder.path] = f'folder not readable ({error})'
+        return None
+
+
 def _size(entry):
     """Bytes of a file, None when it cannot be read (the audio check then
     says why)."""
@@ -255,18 +265,14 @@ def _scan_subset(directory: Path, subset):
     files, speakers = _entries(directory)
     skipped.update({entry.path: place for entry in files})
     for speaker in speakers:
-        try:
-            files, chapter_folders = _entries(speaker.path)
-        except OSError as error:
-            skipped[speaker.path] = f'folder not readable ({error})'
+        if (listing := _readable_entries(speaker, skipped)) is None:
             continue
+        files, chapter_folders = listing
         skipped.update({entry.path: place for entry in files})
         for chapter in chapter_folders:
-            try:
-                files, folders = _entries(chapter.path)
-            except OSError as error:
-                skipped[chapter.path] = f'folder not readable ({error})'
+            if (listing := _readable_entries(chapter, skipped)) is None:
                 continue
+            files, folders = listing
             chapters.append((speaker.name, chapter.name, chapter.path))
             skipped.update({entry.path: 'folder inside a chapter folder: '
                             'not read' for entry in folders})
