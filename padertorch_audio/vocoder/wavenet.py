@@ -29,6 +29,7 @@ import math
 import torch
 
 from padertorch_audio.base import Model
+from padertorch_audio.features.mel import log_mel
 from padertorch_audio.ops.mu_law import mu_law_encode
 from padertorch_audio.ops.sequence import compute_mask
 from padertorch_audio.vocoder.upsampling import FrameUpsampler
@@ -56,6 +57,7 @@ class WaveNet(Model):
         upsampling_context: Frames on each side that the learnable
             convolution of the upsampling sees.
         num_speakers: Speakers of the global conditioning; None: none.
+        fmin, fmax: In Hz, of the mel filterbank of :meth:`log_mel`.
 
     ``forward(example)``: ``example['audio']`` float ``(batch, samples)``
     in ``[-1, 1]``, ``example['mel']`` ``(batch, frames, n_mels)`` with at
@@ -77,7 +79,8 @@ class WaveNet(Model):
                  stft_size: int = 1024, residual_channels: int = 64,
                  skip_channels: int = 256, num_layers: int = 16,
                  max_dilation: int = 128, quantization_channels: int = 256,
-                 upsampling_context: int = 1, num_speakers: int = None):
+                 upsampling_context: int = 1, num_speakers: int = None,
+                 fmin: float = 0., fmax: float = None):
         super().__init__()
         if max_dilation < 1 or max_dilation & (max_dilation - 1):
             raise ValueError(f'WaveNet: max_dilation must be a power of two, '
@@ -91,6 +94,7 @@ class WaveNet(Model):
         self.n_mels, self.sample_rate = n_mels, sample_rate
         self.shift, self.window_length = shift, window_length
         self.stft_size = stft_size
+        self.fmin, self.fmax = fmin, fmax
         self.residual_channels = residual_channels
         self.quantization_channels = quantization_channels
         self.num_speakers = num_speakers
@@ -123,6 +127,16 @@ class WaveNet(Model):
         """Past samples that position n sees (``n - receptive_field ... n -
         1``): ``sum(dilations) + 1``."""
         return sum(self.dilations) + 1
+
+    def log_mel(self, audio):
+        """The conditioning features of ``audio`` ``(..., samples)``
+        (tensor or numpy array): :func:`padertorch_audio.features.log_mel`
+        with the model's STFT and filterbank -> ``(..., frames, n_mels)``.
+        Every caller (training data, evaluation, the command line) computes
+        the mel with this one definition."""
+        return log_mel(audio, self.sample_rate, size=self.stft_size,
+                       shift=self.shift, window_length=self.window_length,
+                       n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax)
 
     def frames_needed(self, num_samples):
         """Mel frames needed to condition ``num_samples`` samples."""
