@@ -15,6 +15,7 @@ generated samples (same input values, same zero history before the first
 sample): the distributions agree to rounding (see ``tests/vocoder``).
 """
 import torch
+import tqdm
 
 from padertorch_audio.ops.mu_law import mu_law_decode
 
@@ -39,7 +40,8 @@ def _pointwise(convolution, x):
 
 @torch.no_grad()
 def synthesize(model, mel, *, num_samples=None, temperature=1.0,
-               generator=None, speaker_index=None, return_logits=False):
+               generator=None, speaker_index=None, return_logits=False,
+               progress=False):
     """Generate audio sample by sample.
 
     Args:
@@ -56,6 +58,8 @@ def synthesize(model, mel, *, num_samples=None, temperature=1.0,
             device), for reproducible output.
         speaker_index: Int ``(batch,)`` for a model with speakers.
         return_logits: Also return the logits of every step.
+        progress: Show a tqdm progress bar over the generated samples
+            (on stderr).
 
     Returns:
         Audio ``(batch, num_samples)`` in ``[-1, 1]`` in the model's dtype
@@ -103,7 +107,11 @@ def synthesize(model, mel, *, num_samples=None, temperature=1.0,
         if return_logits else None
     value = weight.new_zeros(batch)  # no previous sample: 0
     last = len(model.residual_convolutions)
-    for t in range(num_samples):
+    steps = range(num_samples)
+    if progress:
+        steps = tqdm.tqdm(steps, desc='synthesize', unit='sample',
+                          unit_scale=True, leave=False)
+    for t in steps:
         h = _pointwise(model.input_convolution, value[:, None])
         skip = 0
         for layer, dilation in enumerate(model.dilations):
