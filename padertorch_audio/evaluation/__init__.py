@@ -63,6 +63,12 @@ from padertorch_audio.evaluation.verification import (
     verification_metrics,
     write_trials,
 )
+from padertorch_audio.evaluation.vocoding import (
+    log_spectral_distance,
+    mel_cepstral_distortion,
+    vocoder_metrics,
+    waveform_rmse,
+)
 
 __all__ = [
     'METRICS',
@@ -91,4 +97,8 @@ __all__ = [
     'classification_metrics',
     'confusion_matrix',
     'plot_confusion_matrix',
+    'waveform_rmse',
+    'log_spectral_distance',
+    'mel_cepstral_distortion',
+    'vocoder_metrics',
 ]

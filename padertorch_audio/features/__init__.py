@@ -5,6 +5,11 @@ Spectra are ``(..., frames, bins)``, feature matrices ``(..., frames,
 features)``. Functions take tensors (differentiable) or numpy arrays (for
 the data pipeline) and return the same type.
 """
+from padertorch_audio.features.inverse import (
+    griffin_lim,
+    log_mel_to_audio,
+    log_mel_to_magnitude,
+)
 from padertorch_audio.features.mel import LogMel, log_mel, mel_filterbank
 from padertorch_audio.features.normalization import (
     GlobalNormalization,
@@ -32,6 +37,9 @@ __all__ = [
     'mel_filterbank',
     'log_mel',
     'LogMel',
+    'log_mel_to_magnitude',
+    'griffin_lim',
+    'log_mel_to_audio',
     'normalize_per_utterance',
     'UtteranceNormalization',
     'GlobalNormalization',
