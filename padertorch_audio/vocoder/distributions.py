@@ -142,6 +142,10 @@ def logistic_mixture_log_likelihood(parameters, targets,
             nearest level first (:func:`quantize_to_bins`).
         num_classes: Levels of the discretization.
         log_scale_min: Lower bound of the log scales.
+        uniform: Optional pre-drawn ``U(0, 1)`` numbers ``(2, positions)``
+            used instead of the generator: the first row picks the
+            component by inverse CDF (the smallest ``k`` whose cumulative
+            probability exceeds it), the second is ``u``.
 
     Returns:
         ``(batch, ...)`` log-probabilities (nats, ``<= 0``) in the
@@ -197,7 +201,7 @@ def logistic_mixture_mean(parameters):
 
 def sample_logistic_mixture(parameters, temperature=1.0, generator=None,
                             num_classes=NUM_CLASSES,
-                            log_scale_min=LOG_SCALE_MIN):
+                            log_scale_min=LOG_SCALE_MIN, uniform=None):
     """One draw from the discretized logistic mixture at every position.
 
     A component ``k`` is drawn from ``softmax(logits / temperature)`` over
@@ -216,6 +220,10 @@ def sample_logistic_mixture(parameters, temperature=1.0, generator=None,
             reproducible draws.
         num_classes: Levels of the discretization.
         log_scale_min: Lower bound of the log scales.
+        uniform: Optional pre-drawn ``U(0, 1)`` numbers ``(2, positions)``
+            used instead of the generator: the first row picks the
+            component by inverse CDF (the smallest ``k`` whose cumulative
+            probability exceeds it), the second is ``u``.
 
     Returns:
         ``(batch, ...)`` values on the levels (in ``[-1, 1]``), in the
@@ -245,9 +253,23 @@ def sample_logistic_mixture(parameters, temperature=1.0, generator=None,
         values = means.gather(1, component)[:, 0]
     else:
         probabilities = torch.softmax(logits / temperature, dim=1)
-        component = torch.multinomial(probabilities, 1, generator=generator)
-        uniform = torch.rand(component.shape[0], generator=generator,
-                             dtype=means.dtype, device=means.device)
+        if uniform is None:
+            component = torch.multinomial(probabilities, 1,
+                                          generator=generator)
+            uniform = torch.rand(component.shape[0], generator=generator,
+                                 dtype=means.dtype, device=means.device)
+        else:
+            uniform = torch.as_tensor(uniform, dtype=means.dtype,
+                                      device=means.device)
+            if uniform.shape != (2, logits.shape[0]):
+                raise ValueError(
+                    f'sample_logistic_mixture: uniform must be (2, '
+                    f'{logits.shape[0]}), found {tuple(uniform.shape)}.')
+            cdf = probabilities.cumsum(1)
+            component = torch.searchsorted(
+                cdf, (uniform[0] * cdf[:, -1])[:, None], right=True).clamp(
+                max=num_mixtures - 1)
+            uniform = uniform[1]
         uniform = uniform.clamp(min=torch.finfo(means.dtype).tiny)  # < 1
         noise = torch.log(uniform) - torch.log1p(-uniform)
         values = (means.gather(1, component)[:, 0] + temperature * torch.exp(

@@ -88,22 +88,31 @@ class FrameUpsampler(Module):
         last sample plus one)."""
         return int(self.frame_of_sample(torch.tensor(num_samples - 1))) + 1
 
-    def forward(self, frames, num_samples):
+    def convolve(self, frames):
+        """The learnable convolution over the frames: ``(batch, frames,
+        input_size)`` -> ``(batch, output_size, frames)``."""
         if frames.dim() != 3 or frames.shape[-1] != self.input_size:
             raise ValueError(
                 f'FrameUpsampler expects frames (batch, frames, '
                 f'{self.input_size}), found shape {tuple(frames.shape)}.')
+        return self.convolution(frames.transpose(1, 2))
+
+    def repeat(self, x, num_samples):
+        """Frame-rate ``(..., frames)`` -> ``(..., num_samples)``: every
+        sample gets the vector of its frame (:meth:`frame_of_sample`)."""
         needed = self.frames_needed(num_samples)
-        if frames.shape[1] < needed:
+        if x.shape[-1] < needed:
             raise ValueError(
                 f'FrameUpsampler: {num_samples} samples need at least '
                 f'{needed} frames (shift={self.shift}, window_length='
                 f'{self.window_length}, fading={self.fading}), found '
-                f'{frames.shape[1]} (frames of shape {tuple(frames.shape)}).')
-        x = self.convolution(frames.transpose(1, 2))
+                f'{x.shape[-1]}.')
         index = self.frame_of_sample(
-            torch.arange(num_samples, device=frames.device))
+            torch.arange(num_samples, device=x.device))
         return x.index_select(-1, index)
+
+    def forward(self, frames, num_samples):
+        return self.repeat(self.convolve(frames), num_samples)
 
     def extra_repr(self):
         return (f'shift={self.shift}, window_length={self.window_length}, '

@@ -306,16 +306,19 @@ class WaveNet(Model):
         return -torch.nn.functional.cross_entropy(logits, targets,
                                                   reduction='none')
 
-    def gate_conditioning(self, mel, num_samples, speaker_index=None):
-        """The conditioning of every gate, ``(batch, num_layers, 2 *
-        residual_channels, num_samples)``: upsampled mel (and speaker)."""
+    def frame_conditioning(self, mel, speaker_index=None):
+        """The conditioning of every gate once per frame, ``(batch,
+        num_layers, 2 * residual_channels, frames)``: the upsampler's
+        convolution of the mel frames, the 1x1 conditioning convolution
+        (and the speaker embedding). Sample ``n`` gets the vector of frame
+        ``upsampler.frame_of_sample(n)`` (:meth:`gate_conditioning`)."""
         weight = self.conditioning.weight
         mel = torch.as_tensor(mel).to(device=weight.device, dtype=weight.dtype)
         if mel.dim() != 3 or mel.shape[-1] != self.n_mels:
             raise ValueError(
                 f"WaveNet expects the mel (batch, frames, {self.n_mels}), "
                 f"found shape {tuple(mel.shape)}.")
-        conditioning = self.conditioning(self.upsampler(mel, num_samples))
+        conditioning = self.conditioning(self.upsampler.convolve(mel))
         if self.speaker_embedding is not None:
             if speaker_index is None:
                 raise ValueError(
@@ -339,7 +342,14 @@ class WaveNet(Model):
                              'has no global conditioning (num_speakers=None).')
         return conditioning.reshape(
             mel.shape[0], len(self.dilations), 2 * self.residual_channels,
-            num_samples)
+            mel.shape[1])
+
+    def gate_conditioning(self, mel, num_samples, speaker_index=None):
+        """The conditioning of every gate, ``(batch, num_layers, 2 *
+        residual_channels, num_samples)``: :meth:`frame_conditioning`
+        repeated over the samples of each frame."""
+        conditioning = self.frame_conditioning(mel, speaker_index)
+        return self.upsampler.repeat(conditioning, num_samples)
 
     def gated_unit(self, convolved, conditioning):
         """``tanh(a) * sigmoid(b)`` of the convolved input plus the
@@ -372,7 +382,15 @@ class WaveNet(Model):
                 f"WaveNet: example['mel'] has batch size "
                 f"{conditioning.shape[0]}, example['audio'] of shape "
                 f"{tuple(audio.shape)} has {batch}.")
-        values = self.input_values_from_audio(audio)
+        return {'logits': self.teacher_forced(
+            self.input_values_from_audio(audio), conditioning)}
+
+    def teacher_forced(self, values, conditioning):
+        """The logits ``(batch, output_channels, samples)`` of every sample
+        given the true previous ones: ``values`` ``(batch, samples)`` are
+        the network inputs of the samples (:meth:`input_values_from_audio`;
+        zero history before the first), ``conditioning`` that of
+        :meth:`gate_conditioning` for these samples."""
         previous = torch.nn.functional.pad(values[:, :-1], (1, 0))
         h = self.input_convolution(previous[:, None])
         skip = 0
@@ -383,7 +401,7 @@ class WaveNet(Model):
             skip = skip + self.skip_convolutions[layer](z)
             if layer < len(self.residual_convolutions):
                 h = h + self.residual_convolutions[layer](z)
-        return {'logits': self.head(skip)}
+        return self.head(skip)
 
     def review(self, example, output):
         """The negative log-likelihood of ``example['audio']`` under the
