@@ -13,12 +13,20 @@ per speaker, at the input's sample rate and length)::
 
 name the most likely speakers of each file, write one speaker embedding per
 file (``.npz`` with the arrays ``embeddings`` ``(files, size)`` and
-``paths`` ``(files,)``) and score whether two files hold the same speaker.
+``paths`` ``(files,)``) and score whether two files hold the same speaker::
+
+    padertorch-audio synthesize --model vocoder.pt speech.wav -o resynth.wav
+    padertorch-audio synthesize --model vocoder.pt a.npy b.flac -o out/
+
+resynthesise audio files from their mel frames, or synthesise mel frames
+(``.npy``, ``(frames, n_mels)``) with a vocoder.
 See ``padertorch-audio <command> --help``.
 
 The command only parses arguments, calls the library
 (:func:`padertorch_audio.separation.separate_files`,
-:mod:`padertorch_audio.classification.files`) and prints what it reports
+:mod:`padertorch_audio.classification.files`,
+:func:`padertorch_audio.vocoder.files.synthesize_files`) and prints what it
+reports
 (a model trained on the toy corpus gets one ``warning:`` line, each bad
 input file one ``error: <path>: <reason>`` line on stderr; the other files
 are processed).
@@ -66,6 +74,11 @@ _channel_index = _argument_type(int, lambda value: value >= 0,
 _positive_int = _argument_type(int, lambda value: value >= 1,
                                'a whole number 1, 2, ...')
 _finite_float = _argument_type(float, math.isfinite, 'a finite number')
+_temperature = _argument_type(
+    float, lambda value: math.isfinite(value) and value >= 0,
+    'a finite number >= 0 (0: the most likely sample)')
+_natural = _argument_type(int, lambda value: value >= 0,
+                          'a whole number 0, 1, ...')
 
 
 _AUDIO_FILES = 'audio files (WAV, FLAC, ... anything libsndfile reads)'
@@ -192,6 +205,53 @@ def _build_parser():
                              '"threshold", "threshold_source" ("model", '
                              '"argument" or null), "same_speaker" (true, '
                              'false or null)}')
+
+    synthesize = _add_command(
+        commands, 'synthesize', _synthesize_command, 'vocoder',
+        inputs=('+', 'audio files (WAV, FLAC, ... anything libsndfile '
+                     'reads) to resynthesise, or mel frames (.npy)'),
+        help='synthesise waveforms with an exported vocoder from audio '
+             'files (analysis-resynthesis) or mel frames',
+        description='Synthesise a waveform for each input with an exported '
+                    'vocoder (WaveNet). An audio input is resynthesised: '
+                    'resampled to the model\'s rate (with a note), its mel '
+                    'frames computed as in training, the waveform generated '
+                    'from them and resampled back (the output has the '
+                    'input\'s rate and length). A .npy input (every input '
+                    'with --mel) holds mel frames: a float32 or float64 '
+                    'array of shape (frames, n_mels), the natural-log mel '
+                    'power of padertorch_audio.features.log_mel with the '
+                    'model\'s STFT and filterbank, as the model\'s log_mel '
+                    'writes it (numpy.save(path, model.log_mel(audio))); '
+                    'the output has the model\'s rate and (frames + 1) * '
+                    'shift - window_length samples. Outputs are 16-bit, '
+                    'written atomically; a progress bar shows the samples of '
+                    'each file. Multi-channel inputs are reduced to channel '
+                    '0 unless --channel or --mixdown says otherwise. A file '
+                    'that cannot be read gets one error line and the others '
+                    'are processed; the exit status is 1 then.',
+        epilog='0 all files synthesised, 1 some files failed, 2 usage error, '
+               'a model that cannot be loaded or is no vocoder, or an output '
+               'that would overwrite an input or the model')
+    synthesize.add_argument(
+        '--output', '-o', required=True, metavar='OUT',  # str: keeps a '/'
+        help='the output file (.wav or .flac) for one input; with several '
+             'inputs (or an existing directory, or a name ending with /) '
+             'the directory for OUT/<input stem>.wav (created if needed)')
+    synthesize.add_argument('--mel', action='store_true',
+                            help='read every input as mel frames (.npy), '
+                                 'whatever its name')
+    synthesize.add_argument('--temperature', type=_temperature, default=1.0,
+                            metavar='T',
+                            help='sampling temperature (default: 1; 0: the '
+                                 'most likely sample at each step)')
+    synthesize.add_argument('--seed', type=_natural, default=0, metavar='N',
+                            help='seed of the sampling of every file '
+                                 '(default: 0; the same seed, the same '
+                                 'output)')
+    synthesize.add_argument('--speaker', type=_natural, metavar='N',
+                            help='speaker index, for a model trained with '
+                                 'speakers (global conditioning)')
     return parser
 
 
@@ -314,6 +374,20 @@ def _verify_command(args):
     print(f'{line}, threshold {verification.threshold:.4f} ({source}): '
           f'{decision}')
     return EXIT_OK
+
+
+# --------------------------------------------------------------------------
+# synthesize
+# --------------------------------------------------------------------------
+
+def _synthesize_command(args):
+    from padertorch_audio.vocoder import files
+    return _exit_status(files.synthesize_files(
+        args.model, args.inputs, args.output, mel=args.mel,
+        temperature=args.temperature, seed=args.seed,
+        speaker_index=args.speaker, channel=args.channel,
+        mixdown=args.mixdown, trusted=args.trusted,
+        progress=sys.stderr.isatty(), on_file=files.print_result))
 
 
 if __name__ == '__main__':
