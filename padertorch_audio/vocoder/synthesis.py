@@ -47,7 +47,8 @@ import tqdm
 
 from padertorch_audio.vocoder.distributions import sample_logistic_mixture
 
-__all__ = ['synthesize', 'default_num_samples', 'DEFAULT_CHUNK_LENGTH']
+__all__ = ['synthesize', 'default_num_samples', 'default_warmup',
+           'DEFAULT_CHUNK_LENGTH']
 
 #: Samples every chunk of a long utterance keeps (rounded up to a multiple
 #: of the model's shift); see :func:`synthesize`.
@@ -68,6 +69,13 @@ def _round_up(value, multiple):
     return -(-value // multiple) * multiple
 
 
+def default_warmup(model):
+    """The warm-up of every chunk but the first: the receptive field
+    rounded up to a multiple of the shift (600 samples with the default
+    model), so a chunk's first kept sample sees only generated samples."""
+    return _round_up(model.receptive_field, model.shift)
+
+
 class _Stack:
     """The model's weights arranged for one step of ``rows`` sequences:
     ``(rows, in) @ (in, out)`` products, the gate's ``a`` half scaled by
@@ -77,8 +85,8 @@ class _Stack:
     minus ``c_l``, the sum of the residual biases of the layers before;
     ``(W0 + W1) c_l`` and the dilated convolution's bias go into the
     frame conditioning. The older tap sees zeros before a row's first
-    sample, not ``c_l``: the first ``d`` steps of a layer subtract ``W0
-    c_l`` (``older_bias``) again.
+    sample, not ``c_l``: its memory starts at ``-W0 c_l``
+    (``older_bias``).
     """
 
     def __init__(self, model):
@@ -237,30 +245,29 @@ def _generate(stack, conditioning, frames, keys, output, uniform,
     rows, steps = len(frames(0)), len(keys)
     layers = len(dilations)
     offsets = [sum(dilations[:layer]) for layer in range(layers + 1)]
-    # slot t % d of a layer holds what step t needs of step t - d: the
-    # older tap's product plus step t's conditioning
+    # slot t % d of a layer holds the older tap's product of step t - d
+    # (before step d: minus W0 c_l, which the frame conditioning adds)
     memory = like.new_empty(offsets[-1], rows, 2 * channels)
     slots = [[memory[offsets[layer] + slot] for slot in range(dilation)]
              for layer, dilation in enumerate(dilations)]
+    for layer, dilation in enumerate(dilations):
+        memory[offsets[layer]:offsets[layer + 1]] = -stack.older_bias[layer]
     period = math.lcm(*dilations)
     gather = torch.tensor([[offsets[layer] + t % dilation
                             for layer, dilation in enumerate(dilations)]
                            for t in range(period)], device=like.device)
     cache = {}
 
-    def frame_conditioning(step):  # (rows, layers, 2 channels)
+    def frame_conditioning(step):  # (layers, rows, 2 channels)
         key = keys[step]
         if key not in cache:
-            if len(cache) > 2:
-                cache.clear()
-            cache[key] = conditioning.index_select(0, frames(step))
+            cache.clear()
+            cache[key] = conditioning.index_select(
+                0, frames(step)).transpose(0, 1).contiguous()
         return cache[key]
-    # no history: the older tap contributes nothing before step d
-    for layer, dilation in enumerate(dilations):
-        for step in range(min(dilation, steps)):
-            torch.sub(frame_conditioning(step)[:, layer],
-                      stack.older_bias[layer], out=slots[layer][step])
+
     pre = like.new_empty(layers, rows, 2 * channels)
+    pre_of = list(pre)
     gates = [(pre[layer, :, :channels], pre[layer, :, channels:])
              for layer in range(layers)]
     z = like.new_empty(rows, layers * channels)
@@ -277,23 +284,25 @@ def _generate(stack, conditioning, frames, keys, output, uniform,
     value = like.new_zeros(rows)  # no previous sample: 0
     last = len(stack.residual)
     (output_weight, output_bias), (logit_weight, logit_bias) = stack.head
+    layer_weights = [
+        (pre_of[layer], stack.newer[layer], stack.older[layer],
+         slots[layer], dilations[layer], gates[layer], z_of[layer],
+         stack.residual[layer] if layer < last else None)
+        for layer in range(layers)]
     for t in (tqdm.trange(steps, desc='synthesize', unit='step',
                           leave=False) if progress else range(steps)):
         torch.index_select(memory, 0, gather[t % period], out=pre)
+        pre.add_(frame_conditioning(t))
         torch.addcmul(stack.input_bias, value[:, None], stack.input_weight,
                       out=h)
-        for layer in range(layers):
-            dilation = dilations[layer]
-            pre[layer].addmm_(h, stack.newer[layer])
-            if t + dilation < steps:
-                future = frame_conditioning(t + dilation)[:, layer]
-                torch.addmm(future, h, stack.older[layer],
-                            out=slots[layer][t % dilation])
-            pre[layer].sigmoid_()
-            older, newer = gates[layer]
-            torch.addcmul(newer, older, newer, value=-2, out=z_of[layer])
-            if layer < last:
-                h.addmm_(z_of[layer], stack.residual[layer])
+        for (pre_l, newer_w, older_w, slots_l, dilation, (older, newer),
+             z_l, residual_w) in layer_weights:
+            pre_l.addmm_(h, newer_w)
+            torch.mm(h, older_w, out=slots_l[t % dilation])
+            pre_l.sigmoid_()
+            torch.addcmul(newer, older, newer, value=-2, out=z_l)
+            if residual_w is not None:
+                h.addmm_(z_l, residual_w)
         torch.addmm(stack.skip_bias, z, stack.skip, out=skip)
         torch.addmm(output_bias, skip.relu_(), output_weight, out=hidden)
         torch.addmm(logit_bias, hidden.relu_(), logit_weight, out=logits)
@@ -373,7 +382,7 @@ def synthesize(model, mel, *, num_samples=None, temperature=1.0,
                          f'{num_samples} (mel of shape {tuple(mel.shape)}).')
     shift = model.shift
     if warmup is None:
-        warmup = _round_up(model.receptive_field, shift)
+        warmup = default_warmup(model)
     if chunk_length is not None:
         if chunk_length < 1 or warmup < 0:
             raise ValueError(f'synthesize: chunk_length must be None or >= '
@@ -421,7 +430,9 @@ def synthesize(model, mel, *, num_samples=None, temperature=1.0,
     groups = [list(range(len(rows)))[w::workers] for w in range(workers)]
     groups = [group for group in groups if group]
 
-    def run(group, show):
+    def run(group, show, single_threaded=False):
+        if single_threaded:  # per thread: each worker's BLAS on one core
+            torch.set_num_threads(1)
         index = torch.tensor(group, device=device)
         return _generate(
             stack, conditioning, functools.partial(frames, index=index),
@@ -436,7 +447,8 @@ def synthesize(model, mel, *, num_samples=None, temperature=1.0,
         try:
             with ThreadPoolExecutor(len(groups)) as pool:
                 results = list(pool.map(
-                    run, groups, [True] + [False] * (len(groups) - 1)))
+                    run, groups, [True] + [False] * (len(groups) - 1),
+                    [True] * len(groups)))
         finally:
             torch.set_num_threads(threads)
     order = torch.tensor([r for group in groups for r in group])
