@@ -12,7 +12,10 @@ id); Griffin-Lim (:func:`padertorch_audio.features.log_mel_to_audio`)
 inverts the same mel with the model's STFT and filterbank. Both get
 :func:`padertorch_audio.evaluation.vocoder_metrics` (waveform RMSE as
 padertorch reports it, log-spectral distance and mel-cepstral distortion,
-on the model's STFT) against the original.
+on the model's STFT) against the original, and so does the original on the
+levels of the WaveNet's output (8-bit mu-law by default): what a perfect
+WaveNet would score, the floor of its LSD and MCD (a quantisation noise
+floor that the metrics weigh heavily where the original is near silent).
 """
 import math
 import time
@@ -28,8 +31,14 @@ from recipes.vocoder.data import evaluation_data, load_audio
 
 __all__ = ['evaluate_experiment', 'resynthesize', 'SYSTEMS', 'METRICS']
 
-#: The resyntheses compared, by their prefix in the results.
-SYSTEMS = {'wavenet': 'WaveNet', 'griffin_lim': 'Griffin-Lim'}
+#: The resyntheses compared, by their prefix in the results; 'quantized'
+#: is the original on the levels of the WaveNet's output (8-bit mu-law, or
+#: 16-bit for the logistic mixture): the best the WaveNet can reach.
+SYSTEMS = {'wavenet': 'WaveNet', 'griffin_lim': 'Griffin-Lim',
+           'quantized': 'Quantized'}
+#: What the WAVs and spectrograms show of each utterance.
+SHOWN = {'original': 'original', 'wavenet': 'WaveNet',
+         'griffin_lim': 'Griffin-Lim'}
 #: The metrics of each, with their printed names.
 METRICS = {'rmse': 'RMSE', 'log_spectral_distance': 'LSD / dB',
            'mel_cepstral_distortion': 'MCD / dB'}
@@ -41,9 +50,11 @@ def _seed(seed, example_id):
 
 def resynthesize(model, audio, *, temperature=1.0, seed=0,
                  griffin_lim_iterations=32):
-    """``({'wavenet': (samples,), 'griffin_lim': (samples,)}, seconds)``:
-    both resyntheses of ``audio`` ``(samples,)`` from its mel, float64,
-    and the wall-clock seconds of the WaveNet's synthesis."""
+    """``({'wavenet': (samples,), 'griffin_lim': (samples,), 'quantized':
+    (samples,)}, seconds)``: both resyntheses of ``audio`` ``(samples,)``
+    from its mel and the original on the levels of the WaveNet's output
+    (:func:`quantized`), float64, and the wall-clock seconds of the
+    WaveNet's synthesis."""
     import torch
 
     from padertorch_audio.features import log_mel_to_audio
@@ -62,7 +73,24 @@ def resynthesize(model, audio, *, temperature=1.0, seed=0,
         n_mels=model.n_mels, fmin=model.fmin, fmax=model.fmax,
         num_iterations=griffin_lim_iterations, num_samples=len(audio))
     return {'wavenet': wavenet.double().numpy(),
-            'griffin_lim': np.clip(griffin_lim, -1, 1)}, seconds
+            'griffin_lim': np.clip(griffin_lim, -1, 1),
+            'quantized': quantized(model, audio)}, seconds
+
+
+def quantized(model, audio):
+    """``audio`` on the levels of the model's output, float64: mu-law
+    encoded and decoded with its ``quantization_channels``, or the 16-bit
+    levels of the logistic mixture."""
+    import torch
+
+    from padertorch_audio.features import mu_law_decode, mu_law_encode
+    audio = torch.from_numpy(np.asarray(audio, np.float64))
+    if getattr(model, 'is_mixture', False):
+        from padertorch_audio.vocoder.distributions import quantize_to_bins
+        return quantize_to_bins(audio).numpy()
+    classes = mu_law_encode(audio, model.quantization_channels)
+    return mu_law_decode(classes, model.quantization_channels).double() \
+        .numpy()
 
 
 def _evaluate(model, item, max_seconds, temperature, seed,
@@ -91,7 +119,9 @@ def _evaluate(model, item, max_seconds, temperature, seed,
                        for name, value in metrics.items()})
     if audio_dir is not None:
         name = item['example_id'].replace('/', '_')
-        for system, signal in {'original': audio, **signals}.items():
+        signals = {'original': audio, **signals}
+        for system in SHOWN:
+            signal = signals[system]
             write_audio(audio_dir / f'{name}_{system}.wav', signal, rate)
     return result
 
@@ -105,12 +135,11 @@ def plot_spectrograms(path, names, audio_dir, model, dpi=80):
     from padertorch_audio.features import stft
     from padertorch_audio.io import atomic_write, read_audio
     from padertorch_audio.summary import plot_spectrogram
-    systems = {'original': 'original', **SYSTEMS}
     figure = Figure(figsize=(12, 2.6 * len(names)), dpi=dpi,
                     layout='constrained')
-    axes = figure.subplots(len(names), len(systems), squeeze=False)
+    axes = figure.subplots(len(names), len(SHOWN), squeeze=False)
     for row, name in zip(axes, names):
-        for ax, (system, label) in zip(row, systems.items()):
+        for ax, (system, label) in zip(row, SHOWN.items()):
             signal, rate = read_audio(audio_dir / f'{name}_{system}.wav')
             spectrum = stft(signal, size=model.stft_size, shift=model.shift,
                             window_length=model.window_length)
@@ -152,8 +181,9 @@ def evaluate_experiment(model, database_json, dataset, eval_dir, *,
     """Per-utterance results (resumable, parallel, shared over the ranks),
     then in ``eval_dir`` (rank 0): ``options.json`` (the options of the
     results: a resumed evaluation must have the same), ``final_metrics.json`` (the summary's
-    means and counts, and ``'wavenet'`` / ``'griffin_lim'``: ``{'rmse',
-    'log_spectral_distance', 'mel_cepstral_distortion'}`` means),
+    means and counts, and ``'wavenet'`` / ``'griffin_lim'`` /
+    ``'quantized'``: ``{'rmse', 'log_spectral_distance',
+    'mel_cepstral_distortion'}`` means),
     ``spectrograms.png`` and ``audio/<id>_{original,wavenet,
     griffin_lim}.wav`` of the first ``num_audio_examples`` utterances.
     Returns the final metrics on rank 0, None on the other ranks."""
@@ -202,4 +232,6 @@ def format_metrics(final):
     for system, label in SYSTEMS.items():
         lines.append(f'{label:12}' + ''.join(
             cell(final[system][metric]) for metric in METRICS))
+    lines.append('(Quantized: the original on the levels of the WaveNet\'s '
+                 'output, what a perfect WaveNet would score.)')
     return '\n'.join(lines)

@@ -80,8 +80,8 @@ def config():
         'optimizer': {'factory': 'padertorch_audio.train.optimizer.Adam',
                       'lr': 2e-3, 'gradient_clipping': 1.0},
         'summary_trigger': [25, 'iteration'],
-        'checkpoint_trigger': [50, 'iteration'],
-        'stop_trigger': [250, 'iteration'],  # toy: about 4 min on 2 cores
+        'checkpoint_trigger': [100, 'iteration'],
+        'stop_trigger': [400, 'iteration'],  # toy: about 6 min on 2 cores
     }
     back_off_patience = None     # validations without improvement: backoff
     early_stopping_patience = None

@@ -84,7 +84,7 @@ def test_evaluation_files_and_metrics(experiment):
     eval_dir = tmp_path / 'exp' / 'eval' / 'test'
     final = json.loads((eval_dir / 'final_metrics.json').read_text())
     assert final['num_utterances'] == 3 and not final['failed_utterances']
-    for system in ('wavenet', 'griffin_lim'):
+    for system in ('wavenet', 'griffin_lim', 'quantized'):
         assert set(final[system]) == {'rmse', 'log_spectral_distance',
                                       'mel_cepstral_distortion'}
         assert all(np.isfinite(value) and value >= 0
@@ -114,6 +114,13 @@ def test_evaluation_files_and_metrics(experiment):
             rmse = np.sqrt(np.mean((signal - original) ** 2))
             assert per_utterance[name][f'{system}_rmse'] == pytest.approx(
                 rmse, abs=1e-4)
+        # the original on the 256 mu-law levels, by hand
+        classes = np.round((np.sign(original) * np.log1p(255 * np.abs(
+            original)) / np.log1p(255) + 1) / 2 * 255)
+        levels = 2 * classes / 255 - 1
+        levels = np.sign(levels) * (256. ** np.abs(levels) - 1) / 255
+        assert per_utterance[name]['quantized_rmse'] == pytest.approx(
+            np.sqrt(np.mean((levels - original) ** 2)), rel=1e-6)
     assert (eval_dir / 'spectrograms.png').read_bytes()[:8] \
         == b'\x89PNG\r\n\x1a\n'
     assert 'WaveNet' in result.stdout and 'Griffin-Lim' in result.stdout
